@@ -6,7 +6,12 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-mapfile -t wanted < <(grep -vE '^\s*(#|$)' packaging/apt-packages.txt)
+# `--dev` adds the test-only packages (e.g. Chromium for the report screenshot test).
+lists=(packaging/apt-packages.txt)
+if [ "${1:-}" = "--dev" ] && [ -f packaging/apt-packages-dev.txt ]; then
+  lists+=(packaging/apt-packages-dev.txt)
+fi
+mapfile -t wanted < <(cat "${lists[@]}" | grep -vE '^\s*(#|$)')
 missing=()
 for pkg in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,7 +4,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 export PATH="$repo/.venv/bin:$PATH"
 echo "== ruff"
 ruff check .
