@@ -1,0 +1,91 @@
+# Reads to analysis-ready BAMs: fastp trimming, bwa mem with read groups, fixmate, sort, markdup,
+# then BAM QC (flagstat, stats, mosdepth). Needs READS (sample -> (fq1, fq2)) and common.smk.
+
+
+wildcard_constraints:
+    sample="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    i="[0-9]+",
+
+
+def sample_reads(wildcards):
+    """The two FASTQ files of one sample, from the samples (or pairs) table."""
+    fq1, fq2 = READS[wildcards.sample]
+    return {"fq1": fq1, "fq2": fq2}
+
+
+rule fastp:
+    input:
+        unpack(sample_reads),
+    output:
+        r1=temp("trimmed/{sample}_R1.fastq.gz"),
+        r2=temp("trimmed/{sample}_R2.fastq.gz"),
+        json="qc/{sample}/{sample}.fastp.json",
+    log:
+        "logs/fastp/{sample}.log",
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+    shell:
+        "fastp --in1 {input.fq1} --in2 {input.fq2} --out1 {output.r1} --out2 {output.r2}"
+        " --detect_adapter_for_pe --thread {threads} --json {output.json} --html /dev/null"
+        " > {log} 2>&1"
+
+
+rule bwa_mem:
+    input:
+        unpack(ref_files),
+        r1="trimmed/{sample}_R1.fastq.gz",
+        r2="trimmed/{sample}_R2.fastq.gz",
+    output:
+        temp("aligned/{sample}.sorted.bam"),
+    params:
+        ref=REF,
+        rg=r"@RG\tID:{sample}\tSM:{sample}\tLB:{sample}\tPL:ILLUMINA",
+    log:
+        "logs/bwa_mem/{sample}.log",
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+    # bwa writes mates next to each other, which is the grouping fixmate needs.
+    shell:
+        "(bwa mem -t {threads} -R '{params.rg}' {params.ref} {input.r1} {input.r2}"
+        " | samtools fixmate -m -u - -"
+        " | samtools sort -@ {threads} -m 500M -T aligned/{wildcards.sample}.tmp -o {output} -)"
+        " > {log} 2>&1"
+
+
+rule markdup:
+    input:
+        "aligned/{sample}.sorted.bam",
+    output:
+        bam="aligned/{sample}.bam",
+        bai="aligned/{sample}.bam.bai",
+        stats="qc/{sample}/{sample}.markdup.txt",
+    log:
+        "logs/markdup/{sample}.log",
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+    shell:
+        "(samtools markdup -@ {threads} -f {output.stats} {input} {output.bam}"
+        " && samtools index {output.bam}) > {log} 2>&1"
+
+
+rule bam_qc:
+    input:
+        bam="aligned/{sample}.bam",
+        bai="aligned/{sample}.bam.bai",
+    output:
+        flagstat="qc/{sample}/{sample}.flagstat.txt",
+        stats="qc/{sample}/{sample}.stats.txt",
+        mosdepth="qc/{sample}/{sample}.mosdepth.summary.txt",
+    log:
+        "logs/bam_qc/{sample}.log",
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+    shell:
+        "(samtools flagstat -@ {threads} {input.bam} > {output.flagstat}"
+        " && samtools stats -@ {threads} {input.bam} > {output.stats}"
+        " && mosdepth -n -x -t {threads} qc/{wildcards.sample}/{wildcards.sample} {input.bam}"
+        " && rm -f qc/{wildcards.sample}/{wildcards.sample}.mosdepth.global.dist.txt) > {log} 2>&1"

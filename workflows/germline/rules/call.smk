@@ -1,0 +1,157 @@
+# Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks and
+# gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered.
+
+CALLERS = ("bcftools", "freebayes")
+COMBINE = str(config.get("combine", "union"))
+if COMBINE not in ("bcftools", "freebayes", "consensus", "union"):
+    raise WorkflowConfigError(
+        f"config key 'combine' is {COMBINE!r}: set it to union, consensus, bcftools or freebayes."
+    )
+SINGLE_MIN_QUAL = float(config.get("single_caller_min_qual", 30))
+MIN_QUAL = float(config.get("min_qual", 20))
+MIN_DP = int(config.get("min_depth", 5))
+
+
+rule call_bcftools:
+    input:
+        unpack(ref_files),
+        bam="aligned/{sample}.bam",
+        bai="aligned/{sample}.bam.bai",
+        bed="regions/chunk_{i}.bed",
+    output:
+        temp("calls/{sample}/bcftools.chunk_{i}.vcf.gz"),
+    params:
+        ref=REF,
+    log:
+        "logs/call_bcftools/{sample}.{i}.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "(bcftools mpileup -f {params.ref} -R {input.bed} -a FORMAT/AD,FORMAT/DP -q 20 -Q 20"
+        " -Ou {input.bam} | bcftools call -m -v -Oz -o {output}) > {log} 2>&1"
+
+
+rule call_freebayes:
+    input:
+        unpack(ref_files),
+        bam="aligned/{sample}.bam",
+        bai="aligned/{sample}.bam.bai",
+        bed="regions/chunk_{i}.bed",
+    output:
+        temp("calls/{sample}/freebayes.chunk_{i}.vcf.gz"),
+    params:
+        ref=REF,
+    log:
+        "logs/call_freebayes/{sample}.{i}.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "(freebayes -f {params.ref} -t {input.bed} --min-mapping-quality 20"
+        " --min-base-quality 20 {input.bam} | bgzip -c > {output}) 2> {log}"
+
+
+rule gather_calls:
+    input:
+        unpack(ref_files),
+        chunks=expand("calls/{{sample}}/{{caller}}.chunk_{i}.vcf.gz", i=range(SCATTER)),
+    output:
+        vcf="calls/{sample}/{sample}.{caller}.vcf.gz",
+        tbi="calls/{sample}/{sample}.{caller}.vcf.gz.tbi",
+    wildcard_constraints:
+        caller="bcftools|freebayes",
+    params:
+        ref=REF,
+    log:
+        "logs/gather_calls/{sample}.{caller}.log",
+    resources:
+        mem_mb=2000,
+    # Atomising makes freebayes' complex alleles comparable with bcftools' records; a second
+    # left-align and a sort follow because atomised indels can move.
+    shell:
+        "(bcftools concat -Ou {input.chunks}"
+        " | bcftools sort -Ou -T calls/{wildcards.sample}/sort.{wildcards.caller}"
+        " | bcftools norm -f {params.ref} -m -any -Ou"
+        " | bcftools norm -f {params.ref} -a --atom-overlaps . -Ou"
+        " | bcftools sort -Ou -T calls/{wildcards.sample}/sort2.{wildcards.caller}"
+        " | bcftools norm -d exact -Oz -o {output.vcf}"
+        " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
+
+
+rule combine_calls:
+    input:
+        bcftools="calls/{sample}/{sample}.bcftools.vcf.gz",
+        bcftools_tbi="calls/{sample}/{sample}.bcftools.vcf.gz.tbi",
+        freebayes="calls/{sample}/{sample}.freebayes.vcf.gz",
+        freebayes_tbi="calls/{sample}/{sample}.freebayes.vcf.gz.tbi",
+    output:
+        temp("calls/{sample}/{sample}.combined.vcf.gz"),
+    params:
+        mode=COMBINE,
+        single_qual=SINGLE_MIN_QUAL,
+        tmp="calls/{sample}/isec",
+    log:
+        "logs/combine_calls/{sample}.log",
+    resources:
+        mem_mb=1000,
+    # isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002 (freebayes' records of the
+    # sites both callers found). "consensus" keeps 0002; "union" adds single-caller calls whose
+    # QUAL reaches single_caller_min_qual. freebayes' record wins on shared sites: its haplotype
+    # model gives better indel genotypes.
+    shell:
+        """
+        (set -e
+        case {params.mode} in
+          bcftools) bcftools view -Oz -o {output} {input.bcftools} ;;
+          freebayes) bcftools view -Oz -o {output} {input.freebayes} ;;
+          *)
+            rm -rf {params.tmp}
+            bcftools isec -c none -Oz -p {params.tmp} {input.freebayes} {input.bcftools}
+            if [ {params.mode} = consensus ]; then
+              bcftools view -Oz -o {output} {params.tmp}/0002.vcf.gz
+            else
+              bcftools view -i 'QUAL>={params.single_qual}' -Oz -o {params.tmp}/fb.vcf.gz \
+                {params.tmp}/0000.vcf.gz
+              bcftools view -i 'QUAL>={params.single_qual}' -Oz -o {params.tmp}/bc.vcf.gz \
+                {params.tmp}/0001.vcf.gz
+              bcftools concat -Ou {params.tmp}/0002.vcf.gz {params.tmp}/fb.vcf.gz \
+                {params.tmp}/bc.vcf.gz \
+                | bcftools sort -Oz -T {params.tmp}/sort -o {output}
+            fi
+            rm -rf {params.tmp} ;;
+        esac) > {log} 2>&1
+        """
+
+
+rule filter_calls:
+    input:
+        "calls/{sample}/{sample}.combined.vcf.gz",
+    output:
+        vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
+        tbi=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz.tbi",
+    params:
+        expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
+    log:
+        "logs/filter_calls/{sample}.log",
+    resources:
+        mem_mb=1000,
+    shell:
+        "(bcftools filter -s LowQual -e '{params.expr}' -Oz -o {output.vcf} {input}"
+        " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
+
+
+rule qc_summary:
+    input:
+        fastp="qc/{sample}/{sample}.fastp.json",
+        markdup="qc/{sample}/{sample}.markdup.txt",
+        flagstat="qc/{sample}/{sample}.flagstat.txt",
+        mosdepth="qc/{sample}/{sample}.mosdepth.summary.txt",
+        vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
+    output:
+        f"{OUTDIR}/{{sample}}/{{sample}}.qc.tsv",
+    params:
+        script=workflow.source_path("../scripts/qc_summary.sh"),
+    resources:
+        mem_mb=500,
+    shell:
+        "bash {params.script} {wildcards.sample} {input.fastp} {input.markdup} {input.flagstat}"
+        " {input.mosdepth} {input.vcf} > {output}"

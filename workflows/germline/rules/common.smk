@@ -1,0 +1,136 @@
+# Shared by the germline and somatic Snakefiles: configuration checks, the reference and its
+# indexes, and the region scatter. The including Snakefile sets READS (sample -> (fq1, fq2)) first.
+
+import csv
+import os
+import sys
+
+
+class WorkflowConfigError(Exception):
+    """A configuration problem the user can fix; the message names it and the fix."""
+
+
+def require_config(key, example):
+    """The value of a required config key, or a one-sentence error naming the fix."""
+    if key not in config or config[key] in (None, ""):
+        raise WorkflowConfigError(
+            f"config key '{key}' is missing: pass --configfile with it set "
+            f"or --config {key}={example}."
+        )
+    return str(config[key])
+
+
+def read_table(path, columns):
+    """Rows of a tab-separated table with a header naming at least `columns`.
+
+    Relative file paths in the table are taken relative to the table's own directory, so that a
+    data directory can be moved as a whole.
+    """
+    if not os.path.exists(path):
+        raise WorkflowConfigError(f"table {path} does not exist: fix the path in the config.")
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader((l for l in handle if l.strip()), delimiter="\t"))
+    if not rows:
+        raise WorkflowConfigError(f"table {path} has no rows: add one row per sample.")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise WorkflowConfigError(
+            f"table {path} lacks the column(s) {', '.join(missing)}: add a header line "
+            f"with {', '.join(columns)}, tab-separated."
+        )
+    for row in rows:
+        for column in columns[1:]:
+            value = row[column].strip()
+            if not os.path.isabs(value) and "://" not in value:
+                value = os.path.normpath(os.path.join(base, value))
+            row[column] = value
+    return rows
+
+
+OUTDIR = str(config.get("outdir", "results")).rstrip("/")
+THREADS = int(config.get("threads", 2))
+SCATTER = int(config.get("scatter", 4))
+if SCATTER < 1:
+    raise WorkflowConfigError("config key 'scatter' must be at least 1: set scatter: 4 or so.")
+REF_SOURCE = require_config("reference", "path/to/genome.fa")
+BWA_EXTS = (".amb", ".ann", ".bwt", ".pac", ".sa")
+INDEX_EXTS = (".fai", *BWA_EXTS)
+
+# reference_indexed: true -> the FASTA and its indexes already exist at that path on every job's
+# file system (typically an EFS mount the submitting machine need not see), so they are parameters,
+# not inputs: nothing is staged and nothing is checked here. "auto" uses them in place when the
+# index files are visible; otherwise the workflow copies the FASTA once and builds the indexes.
+_indexed = str(config.get("reference_indexed", "auto")).lower()
+if _indexed == "auto":
+    REF_PREBUILT = all(os.path.exists(REF_SOURCE + ext) for ext in INDEX_EXTS)
+    REF_MOUNTED = False
+elif _indexed in ("true", "yes", "1"):
+    REF_PREBUILT = True
+    REF_MOUNTED = True
+elif _indexed in ("false", "no", "0"):
+    REF_PREBUILT = False
+    REF_MOUNTED = False
+else:
+    raise WorkflowConfigError(
+        f"config key 'reference_indexed' is {_indexed!r}: set it to auto, true or false."
+    )
+REF = REF_SOURCE if REF_PREBUILT else "reference/genome.fa"
+
+
+def ref_files(wildcards=None):
+    """The reference FASTA and its indexes as rule inputs (none when read from a mount)."""
+    if REF_MOUNTED:
+        return {}
+    files = {"fasta": REF, **{ext.lstrip("."): REF + ext for ext in INDEX_EXTS}}
+    if REF_PREBUILT:
+        return {name: local(path) for name, path in files.items()}
+    return files
+
+
+if not REF_PREBUILT:
+
+    rule reference_index:
+        input:
+            REF_SOURCE,
+        output:
+            fasta="reference/genome.fa",
+            idx=multiext("reference/genome.fa", *INDEX_EXTS),
+        log:
+            "logs/reference_index.log",
+        resources:
+            mem_mb=4000,
+        shell:
+            "(case {input} in *.gz) gzip -dc {input} ;; *) cat {input} ;; esac > {output.fasta}"
+            " && samtools faidx {output.fasta} && bwa index {output.fasta}) > {log} 2>&1"
+
+
+rule split_regions:
+    input:
+        unpack(ref_files),
+    output:
+        expand("regions/chunk_{i}.bed", i=range(SCATTER)),
+    params:
+        fai=REF + ".fai",
+        n=SCATTER,
+    resources:
+        mem_mb=500,
+    # Equal-length pieces of the genome in order, one BED per chunk; a piece may span contigs.
+    shell:
+        """
+        awk -v n={params.n} -v prefix=regions/chunk_ 'BEGIN {{ OFS = "\\t" }}
+        {{ name[NR] = $1; len[NR] = $2; total += $2 }}
+        END {{
+          size = int((total + n - 1) / n); chunk = 0; used = 0
+          for (i = 1; i <= NR; i++) {{
+            start = 0
+            while (start < len[i]) {{
+              end = start + size - used; if (end > len[i]) end = len[i]
+              print name[i], start, end > (prefix chunk ".bed")
+              used += end - start; start = end
+              if (used >= size && chunk < n - 1) {{ close(prefix chunk ".bed"); chunk++; used = 0 }}
+            }}
+          }}
+          for (k = 0; k < n; k++) printf "" >> (prefix k ".bed")
+        }}' {params.fai}
+        """
