@@ -1,0 +1,1 @@
+"""Reference genomics workflows (germline, somatic) and the pure-Python tools they use."""

@@ -1,0 +1,1 @@
+"""Tools used by the reference workflows: read simulator, truth comparison, somatic classifier."""
