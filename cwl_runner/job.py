@@ -1,0 +1,313 @@
+"""The cwltool job class whose run is one AWS Batch job instead of a local process.
+
+The job keeps cwltool's local layout (outdir, tmpdir, stagedir paths on the controller) and the
+Batch job recreates the same absolute paths: inputs are staged there from S3 by the launcher, the
+command runs in the output directory, and the whole output directory goes back to S3. The
+controller then downloads it into the local outdir and lets cwltool collect outputs as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shlex
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, cast
+
+from cwltool.context import RuntimeContext
+from cwltool.errors import WorkflowException
+from cwltool.job import CommandLineJob, relink_initialworkdir
+from cwltool.pathmapper import MapperEnt, PathMapper
+from cwltool.utils import bytes2str_in_dicts
+
+from snakemake_executor_awsbatch.taskspec import (
+    LaunchSpec,
+    StagedFile,
+    StagingManifest,
+    TaskSpec,
+)
+
+from .callcache import CallCache
+from .fsaccess import is_s3
+from .session import RunSession, batch_job_name
+
+_logger = logging.getLogger("cwltool")
+
+_DIR_TYPES = ("Directory", "WritableDirectory")
+_CREATE_TYPES = ("CreateFile", "CreateWritableFile")
+
+
+class AwsBatchJob(CommandLineJob):
+    """One CommandLineTool invocation, run as one Batch job (submit, then finish)."""
+
+    session: ClassVar[RunSession]
+
+    def _required_env(self) -> dict[str, str]:
+        # The job's PATH is the container's, not the controller's.
+        return {"HOME": self.outdir, "TMPDIR": self.tmpdir}
+
+    # ---- synchronous form, for executors that call run() -------------------------------
+    def run(
+        self, runtimeContext: RuntimeContext, tmpdir_lock: threading.Lock | None = None
+    ) -> None:
+        """Submit, wait and finish in one call."""
+        job_id = self.submit(runtimeContext)
+        state = None if job_id is None else self.session.wait(job_id)
+        self.finish(state, runtimeContext)
+
+    # ---- asynchronous form, used by AwsBatchExecutor ------------------------------------
+    def submit(self, runtimeContext: RuntimeContext) -> str | None:
+        """Stage inputs to S3 and submit the Batch job; None if the call cache answered."""
+        os.makedirs(self.tmpdir, exist_ok=True)
+        self._setup(runtimeContext)
+        self._runtime_context = runtimeContext
+        self.task_spec = self._task_spec(runtimeContext)
+        self._cache = CallCache(self.session.store, self.session.settings.s3_root)
+        self._cache_key: str | None = None
+        if self.session.settings.call_cache and self._work_reuse_enabled():
+            self._cache_key = self._cache.key_for(self.task_spec)
+            cached = self._cache.lookup(self._cache_key)
+            if cached is not None:
+                _logger.info("[job %s] call cache hit, not submitting", self.name)
+                self.session.cache_hits += 1
+                self._cached_outdir = cached
+                return None
+        self.session.backend.preflight([self.task_spec])
+        job_id = self.session.backend.submit(self.task_spec)
+        self.session.jobs_submitted += 1
+        _logger.info("[job %s] submitted as Batch job %s", self.name, job_id)
+        return job_id
+
+    def finish(self, state: Any | None, runtimeContext: RuntimeContext) -> None:
+        """Bring the outputs back, collect them and report to cwltool."""
+        outputs: dict[str, Any] = {}
+        process_status = "permanentFail"
+        try:
+            rcode: int | None
+            if state is None:
+                rcode = 0
+                outdir_uri = self._cached_outdir
+            else:
+                rcode = self._exit_code(state)
+                outdir_uri = self._outdir_uri
+            process_status = self._status_for(rcode)
+            if process_status != "success" and state is not None:
+                self._log_failure(state, rcode)
+            if rcode is not None and process_status == "success":
+                self.session.store.download_tree(outdir_uri, self.outdir)
+                if state is not None and self._cache_key is not None:
+                    self._cache.record(self._cache_key, outdir_uri)
+            self._stage_locally()
+            if self.generatemapper is not None:
+                relink_initialworkdir(
+                    _local_only(self.generatemapper),
+                    self.outdir,
+                    self.builder.outdir,
+                    inplace_update=self.inplace_update,
+                )
+            if process_status == "success" or rcode is not None:
+                collected = self.collect_outputs(self.outdir, rcode or 0)
+                outputs = dict(cast(Mapping[str, Any], bytes2str_in_dicts(collected)))
+        except WorkflowException as err:
+            _logger.error("[job %s] Job error:\n%s", self.name, err)
+            process_status = "permanentFail"
+        except Exception as err:
+            _logger.exception("Exception while running job: %s.", err)
+            process_status = "permanentFail"
+        if process_status != "success":
+            _logger.warning("[job %s] completed %s", self.name, process_status)
+        else:
+            _logger.info("[job %s] completed %s", self.name, process_status)
+        if runtimeContext.workflow_eval_lock is None:
+            raise WorkflowException("runtimeContext.workflow_eval_lock must not be None")
+        if self.output_callback:
+            with runtimeContext.workflow_eval_lock:
+                self.output_callback(outputs, process_status)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _work_reuse_enabled(self) -> bool:
+        req, _ = self.builder.get_requirement("WorkReuse")
+        return req is None or bool(req.get("enableReuse", True))
+
+    def _exit_code(self, state: Any) -> int | None:
+        report = self.session.backend.fetch_report(self.task_spec)
+        if report is not None:
+            for key in ("exit_code", "exitCode", "returncode"):
+                value = report.get(key)
+                if isinstance(value, int):
+                    return value
+        code = getattr(state, "exit_code", None)
+        if isinstance(code, int):
+            return code
+        return None
+
+    def _status_for(self, rcode: int | None) -> str:
+        if rcode is None:
+            return "permanentFail"
+        if rcode in self.successCodes:
+            return "success"
+        if rcode in self.temporaryFailCodes:
+            return "temporaryFail"
+        if rcode in self.permanentFailCodes:
+            return "permanentFail"
+        return "success" if rcode == 0 else "permanentFail"
+
+    def _log_failure(self, state: Any, rcode: int | None) -> None:
+        explain = getattr(state, "explain", None)
+        reason = explain() if callable(explain) else str(getattr(state, "status_reason", ""))
+        _logger.warning(
+            "[job %s] Batch job %s: exit %s, %s", self.name, state.job_id, rcode, reason
+        )
+        try:
+            for line in self.session.backend.fetch_log(state, max_lines=40):
+                _logger.warning("[job %s] | %s", self.name, line)
+        except Exception as err:  # a missing log must not hide the job's own failure
+            _logger.warning("[job %s] log unavailable: %s", self.name, err)
+
+    def _success_codes(self) -> tuple[int, ...]:
+        codes = set(self.successCodes) | {0}
+        codes -= set(self.temporaryFailCodes) | set(self.permanentFailCodes)
+        codes |= set(self.successCodes)
+        return tuple(sorted(codes))
+
+    def _commands(self, runtimeContext: RuntimeContext) -> tuple[list[str], dict[str, str]]:
+        commands = [str(arg) for arg in self.command_line]
+        if not commands:
+            raise WorkflowException(
+                "Cannot run a CommandLineTool that produces an empty command line; "
+                "give it a baseCommand, arguments or an input with an inputBinding."
+            )
+        env = dict(self.environment)
+        if runtimeContext.secret_store is not None:
+            store = runtimeContext.secret_store
+            commands = [str(c) for c in cast(list[Any], store.retrieve(cast(Any, commands)))]
+            env = {
+                str(k): str(v)
+                for k, v in cast(dict[str, Any], store.retrieve(cast(Any, env))).items()
+            }
+        return commands, env
+
+    def _staged_inputs(self) -> tuple[list[StagedFile], list[str]]:
+        """S3 sources for every staged input and initial-workdir entry, plus empty dirs."""
+        store = self.session.store
+        staged: list[StagedFile] = []
+        empty_dirs: list[str] = []
+        mappers = [self.pathmapper] + ([self.generatemapper] if self.generatemapper else [])
+        for mapper in mappers:
+            for _key, ent in mapper.items_exclude_children():
+                if not ent.staged:
+                    continue
+                if ent.type in _CREATE_TYPES:
+                    uri = store.put_bytes_cas(str(ent.resolved).encode("utf-8"))
+                    staged.append(StagedFile(s3_uri=uri, path=ent.target))
+                elif ent.type in _DIR_TYPES:
+                    if ent.resolved.startswith("_:"):
+                        empty_dirs.append(ent.target)
+                        for _k2, child in _children(mapper, ent.target):
+                            if child.type in _DIR_TYPES and child.resolved.startswith("_:"):
+                                empty_dirs.append(child.target)
+                            else:
+                                staged.extend(self._stage_one(child))
+                    else:
+                        staged.extend(self._stage_one(ent))
+                        empty_dirs.append(ent.target)
+                else:
+                    staged.extend(self._stage_one(ent))
+        return staged, empty_dirs
+
+    def _stage_one(self, ent: MapperEnt) -> list[StagedFile]:
+        store = self.session.store
+        if ent.type in _CREATE_TYPES:
+            uri = store.put_bytes_cas(str(ent.resolved).encode("utf-8"))
+            return [StagedFile(s3_uri=uri, path=ent.target)]
+        if ent.resolved.startswith("_:"):
+            return []
+        if ent.type in _DIR_TYPES:
+            uri = ent.resolved if is_s3(ent.resolved) else store.upload_dir_cas(ent.resolved)
+            return [StagedFile(s3_uri=uri, path=ent.target, is_directory=True)]
+        uri = ent.resolved if is_s3(ent.resolved) else store.upload_file_cas(ent.resolved)
+        return [StagedFile(s3_uri=uri, path=ent.target)]
+
+    def _task_spec(self, runtimeContext: RuntimeContext) -> TaskSpec:
+        session = self.session
+        commands, env = self._commands(runtimeContext)
+        staged, empty_dirs = self._staged_inputs()
+        prefix = session.job_prefix(self.name)
+        self._outdir_uri = f"{prefix}/outdir"
+        dirs = [self.outdir, self.tmpdir, *empty_dirs]
+        argv = " ".join(shlex.quote(arg) for arg in commands)
+        if self.timelimit:
+            argv = f"timeout -s KILL {int(self.timelimit)} {argv}"
+        script = "\n".join(
+            [
+                "mkdir -p " + " ".join(shlex.quote(d) for d in dirs),
+                f"cd {shlex.quote(self.outdir)}",
+                f"exec {argv}",
+            ]
+        )
+        launch = LaunchSpec(
+            staging=StagingManifest(
+                prefix=prefix,
+                inputs=tuple(staged),
+                outputs=(StagedFile(s3_uri=self._outdir_uri, path=self.outdir, is_directory=True),),
+            ),
+            shell=script,
+            env=env,
+            workdir=self.outdir,
+            stdin=self.stdin,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            success_codes=self._success_codes(),
+        )
+        resources = self.builder.resources
+        timeout = max(60, int(self.timelimit) + 60) if self.timelimit else None
+        return TaskSpec(
+            name=batch_job_name(self.name),
+            image=self._image(),
+            launch=launch,
+            queue=session.settings.queue,
+            vcpus=float(max(1, math.ceil(float(resources.get("cores", 1))))),
+            memory_mib=max(4, math.ceil(float(resources.get("ram", 1024)))),
+            timeout_seconds=timeout,
+            mounts=session.settings.efs_mounts,
+            tags={"cwl-awsbatch-run": session.run_id, **session.settings.extra_tags},
+        )
+
+    def _image(self) -> str:
+        req, _ = self.builder.get_requirement("DockerRequirement")
+        if req is not None:
+            for key in ("dockerPull", "dockerImageId"):
+                if req.get(key):
+                    return str(req[key])
+        return self.session.settings.default_image
+
+    def _stage_locally(self) -> None:
+        """Give the controller's stagedir the inputs, so outputs that refer to them resolve."""
+        for _key, ent in self.pathmapper.items_exclude_children():
+            if not ent.staged or is_s3(ent.resolved) or os.path.lexists(ent.target):
+                continue
+            os.makedirs(os.path.dirname(ent.target), exist_ok=True)
+            if ent.type in _CREATE_TYPES:
+                with open(ent.target, "w", encoding="utf-8") as handle:
+                    handle.write(str(ent.resolved))
+            elif not ent.resolved.startswith("_:") and os.path.exists(ent.resolved):
+                os.symlink(ent.resolved, ent.target)
+
+
+def _children(mapper: PathMapper, parent: str) -> Iterable[tuple[str, MapperEnt]]:
+    prefix = parent.rstrip("/") + "/"
+    for key, ent in mapper.items():
+        if ent.target.startswith(prefix) and ent.staged:
+            yield key, ent
+
+
+def _local_only(mapper: PathMapper) -> PathMapper:
+    """A copy of `mapper` without S3-resolved entries, which cannot be symlinked."""
+    copy = PathMapper([], "", "")
+    pathmap: Mapping[str, MapperEnt] = mapper._pathmap
+    for key, ent in pathmap.items():
+        if not is_s3(ent.resolved):
+            copy._pathmap[key] = ent
+    return copy
