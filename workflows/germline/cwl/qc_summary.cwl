@@ -1,0 +1,40 @@
+cwlVersion: v1.2
+class: CommandLineTool
+doc: One sample's QC summary (TSV) from the fastp, markdup, flagstat and mosdepth reports.
+hints:
+  DockerRequirement:
+    dockerPull: awsbatch-genomics:0.1.0
+requirements:
+  ResourceRequirement:
+    coresMin: 1
+    ramMin: 500
+baseCommand: [bash]
+inputs:
+  script:
+    type: File
+    default:
+      class: File
+      location: ../scripts/qc_summary.sh
+    inputBinding: {position: 0}
+  sample:
+    type: string
+    inputBinding: {position: 1}
+  fastp:
+    type: File
+    inputBinding: {position: 2}
+  markdup:
+    type: File
+    inputBinding: {position: 3}
+  flagstat:
+    type: File
+    inputBinding: {position: 4}
+  mosdepth:
+    type: File
+    inputBinding: {position: 5}
+  vcf:
+    type: File
+    inputBinding: {position: 6}
+stdout: $(inputs.sample).qc.tsv
+outputs:
+  summary:
+    type: stdout
