@@ -136,6 +136,10 @@ class S3Store:
             code = str(err.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchKey", "NotFound"):
                 return False
+            if code == "NoSuchBucket":
+                raise UserError(
+                    f"the bucket of {uri} does not exist; create it or correct the URI."
+                ) from err
             if code in ("403", "AccessDenied"):
                 raise UserError(
                     f"access to {uri} is denied; grant s3:GetObject on it to these credentials."
