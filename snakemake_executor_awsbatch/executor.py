@@ -1,0 +1,272 @@
+"""The Snakemake executor: each Snakemake job (or group job) becomes one AWS Batch job.
+
+The payload is Snakemake's own job command (`format_job_exec`); files move through Snakemake's
+S3 storage plugin, so a job's staging manifest only names the S3 prefix of its spec, log and
+report. Status is polled for all active jobs at once (DescribeJobs, 100 ids a call) inside
+Snakemake's `status_rate_limiter`; a failure names Batch's reason and the last lines of the job's
+log, and the whole log is saved under `.snakemake/awsbatch_logs/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from snakemake_interface_common.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+from snakemake_interface_executor_plugins.settings import CommonSettings
+
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.local_mode import copy_outputs
+from snakemake_executor_awsbatch.retry import is_spot_reclaim
+from snakemake_executor_awsbatch.s3uri import join_s3_uri, parse_s3_uri
+from snakemake_executor_awsbatch.secrets import SECRET_NAME
+from snakemake_executor_awsbatch.settings import BatchConfig, resolve
+from snakemake_executor_awsbatch.snakemake_resources import JobResources, task_spec
+from snakemake_executor_awsbatch.submitter import BatchSubmitter
+from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
+
+LOG_DIR = Path(".snakemake") / "awsbatch_logs"
+_log = logging.getLogger(__name__)
+
+
+def _user_error(err: UserError) -> WorkflowError:
+    return WorkflowError(str(err))
+
+
+class Executor(RemoteExecutor):  # type: ignore[misc]
+    """Submit Snakemake jobs to AWS Batch (or to the local cloud) and follow them."""
+
+    def __post_init__(self) -> None:
+        """Validate the settings and connect to Batch; nothing is submitted yet."""
+        try:
+            self.config: BatchConfig = resolve(self.workflow.executor_settings)
+            self.staging_base = self._staging_base()
+            self.submitter = BatchSubmitter.create(
+                region=self.config.region,
+                endpoint_url=self.config.endpoint_url,
+                max_calls_per_second=self.config.max_calls_per_second,
+            )
+        except UserError as err:
+            raise _user_error(err) from None
+        self._checked: set[tuple[object, ...]] = set()
+        self._dropped_env: set[str] = set()
+
+    # ---- submission -------------------------------------------------------------------------
+
+    def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
+        """Preflight every job of this batch, then submit them one by one."""
+        specs = [(job, self._spec_for(job)) for job in jobs]
+        self._preflight([spec for _, spec in specs])
+        for job, spec in specs:
+            self.run_job_pre(job)
+            self._submit(job, spec)
+
+    def run_job(self, job: JobExecutorInterface) -> None:
+        """Preflight and submit one job."""
+        spec = self._spec_for(job)
+        self._preflight([spec])
+        self._submit(job, spec)
+
+    def _submit(self, job: JobExecutorInterface, spec: TaskSpec) -> None:
+        try:
+            job_id = self.submitter.submit(spec)
+        except UserError as err:
+            raise _user_error(err) from None
+        self.logger.info(f"Job {job.jobid} submitted to AWS Batch as {job_id} ({spec.name}).")
+        self.report_job_submission(
+            SubmittedJobInfo(job=job, external_jobid=job_id, aux={"spec": spec})
+        )
+
+    def _preflight(self, specs: Sequence[TaskSpec]) -> None:
+        # Each distinct shape is checked once per run; the first batch is checked before any
+        # job is submitted, so a bad queue or an oversized rule stops the run at once.
+        fresh: dict[tuple[object, ...], TaskSpec] = {}
+        for spec in specs:
+            key = (
+                spec.queue,
+                spec.image,
+                spec.platform,
+                spec.vcpus,
+                spec.memory_mib,
+                spec.gpus,
+                spec.mounts,
+                spec.ephemeral_storage_gib,
+            )
+            if key not in self._checked:
+                fresh.setdefault(key, spec)
+        if not fresh:
+            return
+        try:
+            self.submitter.preflight(list(fresh.values()))
+        except UserError as err:
+            raise _user_error(err) from None
+        self._checked.update(fresh)
+
+    def _spec_for(self, job: JobExecutorInterface) -> TaskSpec:
+        remote = self.workflow.remote_execution_settings
+        rules = _rule_names(job)
+        facts = JobResources(
+            rule=job.name,
+            jobid=job.jobid,
+            threads=int(job.threads),
+            resources=dict(job.resources),
+            preemptible=any(remote.preemptible_rules.is_preemptible(r) for r in rules),
+        )
+        name_hint = f"{job.name}-{job.jobid}-{uuid.uuid4().hex[:8]}"
+        launch = LaunchSpec(
+            staging=StagingManifest(prefix=join_s3_uri(self.staging_base, name_hint)),
+            shell=self.format_job_exec(job),
+            env=self._job_env(),
+        )
+        try:
+            return task_spec(
+                facts, self.config, launch, preemptible_retries=remote.preemptible_retries
+            )
+        except UserError as err:
+            raise _user_error(err) from None
+
+    def _job_env(self) -> Mapping[str, str]:
+        # Snakemake hands storage credentials to spawned jobs as environment variables; on
+        # Batch the job role provides them, so anything that looks like a secret is dropped.
+        env: dict[str, str] = {}
+        for name, value in self.envvars().items():
+            if SECRET_NAME.search(name):
+                if name not in self._dropped_env:
+                    self._dropped_env.add(name)
+                    self.logger.info(
+                        f"Not passing {name} to Batch jobs: jobs get credentials from the job role."
+                    )
+                continue
+            env[name] = str(value)
+        return env
+
+    def _staging_base(self) -> str:
+        if self.config.staging_prefix:
+            return self.config.staging_prefix
+        prefix = self.workflow.storage_settings.default_storage_prefix
+        if not prefix or not str(prefix).startswith("s3://"):
+            raise UserError(
+                "the awsbatch executor moves files through S3; pass --default-storage-provider s3 "
+                "--default-storage-prefix s3://bucket/prefix."
+            )
+        parse_s3_uri(str(prefix))
+        return join_s3_uri(str(prefix), ".awsbatch", uuid.uuid4().hex[:12])
+
+    # ---- status -----------------------------------------------------------------------------
+
+    async def check_active_jobs(
+        self, active_jobs: list[SubmittedJobInfo]
+    ) -> AsyncGenerator[SubmittedJobInfo, None]:
+        """Poll every active job in one batched call; report finished ones, yield the rest."""
+        if not active_jobs:
+            return
+        ids = [str(info.external_jobid) for info in active_jobs]
+        async with self.status_rate_limiter:
+            try:
+                states = self.submitter.poll(ids)
+            except Exception as err:  # a transient API failure must not end the run
+                self.logger.warning(f"AWS Batch status check failed, will retry: {err}")
+                states = {}
+        for info in active_jobs:
+            state = states.get(str(info.external_jobid))
+            if state is None or not state.is_finished:
+                yield info
+            elif not state.is_failed:
+                self.report_job_success(info)
+            else:
+                moved = self._fallback(info, state)
+                if moved is not None:
+                    yield moved
+                else:
+                    self._report_failure(info, state)
+
+    def _fallback(self, info: SubmittedJobInfo, state: Any) -> SubmittedJobInfo | None:
+        """Resubmit a job whose spot retries were used up by reclaims to the on-demand queue."""
+        spec: TaskSpec | None = (info.aux or {}).get("spec")
+        fallback = self.config.fallback_queue
+        if spec is None or not fallback or spec.queue == fallback:
+            return None
+        if not is_spot_reclaim(state.status_reason):
+            return None
+        moved = replace(spec, queue=fallback)
+        try:
+            self._preflight([moved])
+            job_id = self.submitter.submit(moved)
+        except (UserError, WorkflowError) as err:
+            self.logger.warning(f"Could not move {spec.name} to queue {fallback}: {err}")
+            return None
+        self.logger.info(
+            f"{spec.name} lost its spot host on every attempt; resubmitted to on-demand queue "
+            f"{fallback} as {job_id}."
+        )
+        return SubmittedJobInfo(job=info.job, external_jobid=job_id, aux={"spec": moved})
+
+    def _report_failure(self, info: SubmittedJobInfo, state: Any) -> None:
+        lines = self._fetch_log(state)
+        log_path = self._save_log(info, lines)
+        msg = state.explain()
+        tail = lines[-self.config.log_lines :] if self.config.log_lines else []
+        if tail:
+            msg += f"\nLast {len(tail)} line(s) of the job's log:\n" + "\n".join(tail) + "\n"
+        self.report_job_error(info, msg=msg, aux_logs=[str(log_path)])
+
+    def _fetch_log(self, state: Any) -> list[str]:
+        try:
+            return list(self.submitter.fetch_log(state))
+        except Exception as err:  # the failure report matters more than its log
+            return [f"(the job's log could not be read: {err})"]
+
+    def _save_log(self, info: SubmittedJobInfo, lines: list[str]) -> Path:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        spec: TaskSpec | None = (info.aux or {}).get("spec")
+        stem = spec.name if spec is not None else f"job-{info.job.jobid}"
+        path = LOG_DIR / f"{stem}-{info.external_jobid}.log"
+        path.write_text("\n".join(lines) + ("\n" if lines else ""))
+        return path
+
+    # ---- cancel and shutdown ----------------------------------------------------------------
+
+    def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        """Terminate every submitted job that has not finished (Ctrl-C, or a failed run)."""
+        ids = [str(info.external_jobid) for info in active_jobs if info.external_jobid]
+        if ids:
+            self.logger.info(f"Terminating {len(ids)} AWS Batch job(s).")
+            self.submitter.cancel(ids, "Snakemake run was cancelled")
+
+    def shutdown(self) -> None:
+        """Stop polling; with --awsbatch-local also copy the outputs into the working dir."""
+        super().shutdown()
+        prefix = self.workflow.storage_settings.default_storage_prefix
+        if self.config.local and prefix:
+            written = copy_outputs(str(prefix), Path.cwd())
+            self.logger.info(f"Copied {len(written)} output file(s) from the local cloud's S3.")
+
+
+def _rule_names(job: JobExecutorInterface) -> list[str]:
+    if job.is_group():
+        return [str(j.rule.name) for j in getattr(job, "jobs", ())]
+    return [str(job.rule.name)] if hasattr(job, "rule") else [str(job.name)]
+
+
+common_settings = CommonSettings(
+    non_local_exec=True,
+    implies_no_shared_fs=True,
+    job_deploy_sources=True,
+    pass_default_storage_provider_args=True,
+    pass_default_resources_args=True,
+    # Declarations would put storage credentials into the job command; the executor passes a
+    # filtered environment through the task spec instead.
+    pass_envvar_declarations_to_cmd=False,
+    # The job image already holds the S3 storage plugin; installing it per job would cost a
+    # PyPI round trip per job and fail on networks without PyPI.
+    auto_deploy_default_storage_provider=False,
+    init_seconds_before_status_checks=0,
+    pass_group_args=True,
+)

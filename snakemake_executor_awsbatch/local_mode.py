@@ -1,0 +1,97 @@
+"""`--awsbatch-local`: run the embedded local cloud for one Snakemake run.
+
+Snakemake builds its S3 storage provider right after parsing the executor settings and long
+before the executor exists, so the cloud is started from the settings and the process's AWS
+environment (`AWS_ENDPOINT_URL`, credentials, region) is pointed at it; boto3 clients made later,
+Snakemake's S3 storage included, then reach the local cloud without any special setting. The one
+cloud of a run lives in a module-level slot because Snakemake gives the settings and the executor
+no other shared place; it is stopped when the process exits.
+
+After the run the workflow's outputs are copied from the storage prefix into the working
+directory, so that a local-cloud run leaves the same files behind as a plain local run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.s3uri import parse_s3_uri
+
+if TYPE_CHECKING:
+    from snakemake_executor_awsbatch.localcloud import LocalCloud
+
+_lock = threading.Lock()
+_active: list[tuple[LocalCloud, dict[str, str | None]]] = []
+
+# Keys under the storage prefix that belong to the machinery, not to the workflow.
+SKIPPED_PREFIXES = (".awsbatch/", ".snakemake/", "snakemake-workflow-sources.")
+
+
+def activate(chaos: str | None = None) -> LocalCloud:
+    """Start the local cloud (once per process) and point this process's AWS clients at it."""
+    from snakemake_executor_awsbatch.localcloud import LocalCloud
+
+    with _lock:
+        if _active:
+            return _active[0][0]
+        cloud = LocalCloud(chaos=chaos)
+        cloud.__enter__()
+        env = cloud.client_env()
+        previous = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        _active.append((cloud, previous))
+    atexit.register(deactivate)
+    return cloud
+
+
+def active_cloud() -> LocalCloud:
+    """The cloud started by `activate`."""
+    with _lock:
+        if not _active:
+            raise UserError(
+                "the local cloud is not running; pass --awsbatch-local to snakemake to start it."
+            )
+        return _active[0][0]
+
+
+def deactivate() -> None:
+    """Stop the local cloud and restore the AWS environment it replaced."""
+    with _lock:
+        if not _active:
+            return
+        cloud, previous = _active.pop()
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    cloud.__exit__(None, None, None)
+
+
+def copy_outputs(storage_prefix: str, workdir: Path, s3: Any | None = None) -> list[Path]:
+    """Copy every workflow object under `storage_prefix` to the same relative path in `workdir`."""
+    bucket, key_prefix = parse_s3_uri(storage_prefix)
+    if key_prefix and not key_prefix.endswith("/"):
+        key_prefix += "/"
+    client = s3 if s3 is not None else boto3.client("s3")
+    written: list[Path] = []
+    root = workdir.resolve()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix):
+        for item in page.get("Contents", []):
+            relative = str(item["Key"])[len(key_prefix) :]
+            if not relative or relative.endswith("/") or relative.startswith(SKIPPED_PREFIXES):
+                continue
+            target = (root / relative).resolve()
+            if root not in target.parents:
+                continue  # a key with '..' must not escape the working directory
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, item["Key"], str(target))
+            written.append(target)
+    return written
