@@ -229,6 +229,7 @@ class _Haplotypes:
     """Per contig: the two haplotype sequences and the somatic variants on each."""
 
     names: list[str]
+    lengths: list[int]
     seqs: list[tuple[str, str]]
     somatic: list[tuple[list[_Somatic], list[_Somatic]]]
 
@@ -269,7 +270,7 @@ def build_haplotypes(
             som_pair.append(on_hap)
         seqs.append((pair[0], pair[1]))
         soms.append((som_pair[0], som_pair[1]))
-    return _Haplotypes([n for n, _ in contigs], seqs, soms)
+    return _Haplotypes([n for n, _ in contigs], [len(s) for _, s in contigs], seqs, soms)
 
 
 class _ReadMaker:
@@ -357,8 +358,7 @@ def simulate_reads(
     """Write `depth`-fold paired FASTQ for one sample; returns the number of pairs."""
     rng = random.Random(f"{params.seed}:{sample}")
     maker = _ReadMaker(params, haps, rng, somatic=sample == "tumor")
-    total = sum(len(h0) for h0, _ in haps.seqs)
-    n_pairs = round(depth * total / (2 * params.read_length))
+    n_pairs = round(depth * sum(haps.lengths) / (2 * params.read_length))
     qual = chr(33 + base_quality(params.error_rate)) * params.read_length
     raw1, gz1 = _gzip_writer(r1, params.gzip_level)
     raw2, gz2 = _gzip_writer(r2, params.gzip_level)
