@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_layout_tables_and_counts(sim: Path) -> None:
     with pysam.FastaFile(str(sim / "reference.fa")) as fa:
         assert list(fa.references) == ["CHROMOSOME_I"] and list(fa.lengths) == [20000]
     spans = sorted((r.pos, r.pos + len(r.ref)) for r in germline + somatic)
-    assert all(nxt[0] - cur[1] >= 20 for cur, nxt in zip(spans, spans[1:], strict=False))
+    assert all(nxt[0] - cur[1] >= 20 for cur, nxt in itertools.pairwise(spans))
 
 
 def test_reads_have_length_quality_and_pair_counts(sim: Path) -> None:
