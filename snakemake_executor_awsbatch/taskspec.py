@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 
-class Platform(str, Enum):
+class Platform(StrEnum):
     """Where Batch runs the job: an EC2 (or spot) compute environment, or Fargate."""
 
     EC2 = "EC2"

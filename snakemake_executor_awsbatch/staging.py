@@ -1,0 +1,334 @@
+"""S3 staging: many files at once through one s3transfer TransferManager (one thread pool,
+parallel multipart parts), checksums set on upload and verified on download.
+
+Every uploaded object carries its whole-file checksum in the metadata key `awsbatch-checksum`
+(`ALGO:base64`), and S3 checks each part in transit (`ChecksumAlgorithm`). A download is checked
+against that metadata, or against S3's own full-object checksum for objects others wrote; an
+object with neither is counted as unverified. Throttling (503 SlowDown) and 5xx are retried by
+botocore's standard retry mode.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from s3transfer.manager import TransferConfig, TransferManager
+from s3transfer.subscribers import BaseSubscriber
+
+from snakemake_executor_awsbatch.checksums import ALGORITHMS, file_checksum
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.s3uri import format_s3_uri, join_s3_uri, parse_s3_uri
+from snakemake_executor_awsbatch.taskspec import StagedFile, StagingManifest
+
+__all__ = ["S3Stager", "StagingError", "StagingSettings", "TransferStats", "parse_s3_uri"]
+
+log = logging.getLogger(__name__)
+META_KEY = "awsbatch-checksum"
+MIB = 1 << 20
+
+
+class StagingError(Exception):
+    """A transfer failed: a missing input, a missing output, a checksum mismatch or S3 errors."""
+
+
+@dataclass(frozen=True)
+class StagingSettings:
+    """How transfers run. Chunks of 16 MiB and 32 parallel requests suit S3 from one host."""
+
+    checksum_algorithm: str | None = "CRC32C"
+    sse_kms_key_id: str | None = None
+    storage_class: str | None = None
+    max_concurrency: int = 32
+    chunk_mib: int = 16
+    threshold_mib: int = 16
+    hash_workers: int = 4
+    max_attempts: int = 8
+
+    @classmethod
+    def from_manifest(cls, manifest: StagingManifest, **overrides: Any) -> StagingSettings:
+        """Settings taken from a task's staging manifest."""
+        return cls(
+            checksum_algorithm=manifest.checksum_algorithm or None,
+            sse_kms_key_id=manifest.sse_kms_key_id,
+            storage_class=manifest.storage_class,
+            **overrides,
+        )
+
+
+@dataclass(frozen=True)
+class TransferStats:
+    """What a batch of transfers moved."""
+
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    unverified: int = 0
+
+    def __add__(self, other: TransferStats) -> TransferStats:
+        return TransferStats(
+            self.files + other.files,
+            self.bytes + other.bytes,
+            self.seconds + other.seconds,
+            self.unverified + other.unverified,
+        )
+
+
+def s3_client(
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    max_concurrency: int = 32,
+    max_attempts: int = 8,
+) -> Any:
+    """An S3 client sized for parallel transfers, retrying 5xx/SlowDown (standard mode)."""
+    config = Config(
+        max_pool_connections=max_concurrency + 8,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+
+
+class _KnownSize(BaseSubscriber):
+    """Tells s3transfer the object size we already know, sparing it a HeadObject."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    uri: str
+    path: str
+    size: int
+    expected: str | None  # "ALGO:value" or None when unverifiable
+
+
+class S3Stager:
+    """Moves files and prefixes between S3 and local paths, many at a time."""
+
+    def __init__(self, client: Any, settings: StagingSettings | None = None) -> None:
+        self.client = client
+        self.settings = settings or StagingSettings()
+        algo = self.settings.checksum_algorithm
+        if algo is not None and algo not in ALGORITHMS:
+            raise UserError(
+                f"checksum algorithm '{algo}' is not supported; use one of {ALGORITHMS}."
+            )
+        config = TransferConfig(
+            multipart_threshold=self.settings.threshold_mib * MIB,
+            multipart_chunksize=self.settings.chunk_mib * MIB,
+            max_request_concurrency=self.settings.max_concurrency,
+            max_submission_concurrency=self.settings.max_concurrency,
+            max_io_queue_size=1000,
+            io_chunksize=1 * MIB,
+            num_download_attempts=self.settings.max_attempts,
+        )
+        self._tm = TransferManager(client, config)
+        self._pool = ThreadPoolExecutor(max(2, self.settings.hash_workers * 4))
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Wait for transfers in flight and free the thread pools."""
+        self._tm.shutdown()
+        self._pool.shutdown()
+
+    def __enter__(self) -> S3Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- uploads ------------------------------------------------------------------------------
+
+    def _upload_args(self, path: str) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        algo = self.settings.checksum_algorithm
+        if algo:
+            args["ChecksumAlgorithm"] = algo
+            args["Metadata"] = {META_KEY: f"{algo}:{file_checksum(path, algo)}"}
+        if self.settings.sse_kms_key_id:
+            args["ServerSideEncryption"] = "aws:kms"
+            args["SSEKMSKeyId"] = self.settings.sse_kms_key_id
+        if self.settings.storage_class:
+            args["StorageClass"] = self.settings.storage_class
+        return args
+
+    def upload_files(self, pairs: Iterable[tuple[str, str]]) -> TransferStats:
+        """Upload (local path, s3 uri) pairs in parallel."""
+        start = time.monotonic()
+        jobs = [(path, uri, *parse_s3_uri(uri)) for path, uri in pairs]
+
+        def submit(job: tuple[str, str, str, str]) -> tuple[str, Any, int]:
+            path, uri, bucket, key = job
+            size = os.path.getsize(path)
+            future = self._tm.upload(path, bucket, key, extra_args=self._upload_args(path))
+            return uri, future, size
+
+        submitted = list(self._pool.map(submit, jobs))
+        total = 0
+        for uri, future, size in submitted:
+            try:
+                future.result()
+            except ClientError as error:
+                raise StagingError(f"upload to {uri} failed: {error}") from error
+            total += size
+        return TransferStats(len(submitted), total, time.monotonic() - start)
+
+    def upload_directory(self, local_dir: str, uri: str) -> TransferStats:
+        """Upload every file under a directory to the prefix `uri/`."""
+        pairs = []
+        for root, _, names in os.walk(local_dir):
+            for name in names:
+                path = os.path.join(root, name)
+                rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+                pairs.append((path, join_s3_uri(uri, rel)))
+        return self.upload_files(pairs)
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    def _head(self, uri: str, path: str) -> _Pending:
+        bucket, key = parse_s3_uri(uri)
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (403, 404):
+                raise StagingError(f"input {uri} does not exist or is not readable") from error
+            raise StagingError(f"could not read {uri}: {error}") from error
+        return _Pending(uri, path, int(head["ContentLength"]), _expected_checksum(head))
+
+    def download_files(self, pairs: Iterable[tuple[str, str]]) -> TransferStats:
+        """Download (s3 uri, local path) pairs in parallel, verifying checksums."""
+        start = time.monotonic()
+        heads = list(self._pool.map(lambda p: self._head(*p), list(pairs)))
+        futures = []
+        for item in heads:
+            bucket, key = parse_s3_uri(item.uri)
+            os.makedirs(os.path.dirname(os.path.abspath(item.path)), exist_ok=True)
+            futures.append(
+                self._tm.download(bucket, key, item.path, subscribers=[_KnownSize(item.size)])
+            )
+        for item, future in zip(heads, futures, strict=True):
+            try:
+                future.result()
+            except ClientError as error:
+                raise StagingError(f"download of {item.uri} failed: {error}") from error
+        verified = list(self._pool.map(self._verify, heads))
+        total = sum(item.size for item in heads)
+        return TransferStats(
+            len(heads), total, time.monotonic() - start, unverified=verified.count(False)
+        )
+
+    def _verify(self, item: _Pending) -> bool:
+        if item.expected is None:
+            return False
+        algo, _, value = item.expected.partition(":")
+        actual = file_checksum(item.path, algo)
+        if actual != value:
+            os.unlink(item.path)
+            raise StagingError(
+                f"{item.uri} arrived corrupted ({algo} {actual} != {value}); the local copy was "
+                "removed, run the job again"
+            )
+        return True
+
+    def list_prefix(self, uri: str) -> list[tuple[str, int]]:
+        """(key, size) of every object under `uri/`, skipping folder markers."""
+        bucket, prefix = parse_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        out: list[tuple[str, int]] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    out.append((obj["Key"], int(obj["Size"])))
+        return out
+
+    def download_directory(self, uri: str, local_dir: str) -> TransferStats:
+        """Download every object under the prefix `uri/` into a directory."""
+        bucket, prefix = parse_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        objects = self.list_prefix(uri)
+        os.makedirs(local_dir, exist_ok=True)
+        pairs = [
+            (format_s3_uri(bucket, key), os.path.join(local_dir, *key[len(prefix) :].split("/")))
+            for key, _ in objects
+        ]
+        return self.download_files(pairs)
+
+    # -- task staging -------------------------------------------------------------------------
+
+    def stage_in(self, files: Sequence[StagedFile], workdir: str) -> TransferStats:
+        """Fetch a task's inputs (files, directories and their secondary files)."""
+        stats = TransferStats()
+        pairs: list[tuple[str, str]] = []
+        for item in files:
+            target = os.path.join(workdir, item.path)
+            if item.is_directory:
+                stats += self.download_directory(item.s3_uri, target)
+            else:
+                pairs.append((item.s3_uri, target))
+            pairs.extend((uri, os.path.join(workdir, path)) for uri, path in item.secondary)
+        return stats + self.download_files(pairs)
+
+    def stage_out(self, files: Sequence[StagedFile], workdir: str) -> TransferStats:
+        """Push a task's outputs; a missing non-optional output is a StagingError."""
+        stats = TransferStats()
+        pairs: list[tuple[str, str]] = []
+        for item in files:
+            target = os.path.join(workdir, item.path)
+            if glob.has_magic(item.path):
+                matches = sorted(glob.glob(target))
+                if not matches and not item.optional:
+                    raise StagingError(f"no output matches {item.path} in {workdir}")
+                for match in matches:
+                    name = os.path.relpath(match, workdir).replace(os.sep, "/")
+                    if os.path.isdir(match):
+                        stats += self.upload_directory(match, join_s3_uri(item.s3_uri, name))
+                    else:
+                        pairs.append((match, join_s3_uri(item.s3_uri, os.path.basename(match))))
+                continue
+            if item.is_directory and os.path.isdir(target):
+                stats += self.upload_directory(target, item.s3_uri)
+            elif os.path.isfile(target):
+                pairs.append((target, item.s3_uri))
+            elif not item.optional:
+                raise StagingError(f"output {item.path} was not created in {workdir}")
+            for uri, path in item.secondary:
+                sec = os.path.join(workdir, path)
+                if os.path.isfile(sec):
+                    pairs.append((sec, uri))
+                elif not item.optional:
+                    raise StagingError(f"secondary output {path} was not created in {workdir}")
+        return stats + self.upload_files(pairs)
+
+
+def _expected_checksum(head: dict[str, Any]) -> str | None:
+    """The whole-object checksum to verify a download against, when one is known."""
+    ours = head.get("Metadata", {}).get(META_KEY)
+    if ours:
+        return str(ours)
+    # S3's own checksum covers the whole object only when it is not a composite of parts.
+    for algo in ALGORITHMS:
+        value = head.get(f"Checksum{algo}")
+        kind = head.get("ChecksumType")
+        if value and kind in (None, "FULL_OBJECT") and "-" not in str(value):
+            return f"{algo}:{value}"
+    return None
