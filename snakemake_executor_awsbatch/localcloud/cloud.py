@@ -1,0 +1,282 @@
+"""`LocalCloud`: the whole local cloud (endpoint, engine, moto, state) as a context manager.
+
+Clients reach it with `AWS_ENDPOINT_URL=cloud.endpoint_url` and any credentials. Each instance
+uses its own AWS account id inside moto, so several local clouds in one process keep their S3,
+Logs and EFS data apart (S3 bucket names are still one global namespace, as on AWS).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.localcloud import s3snapshot
+from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi, Environment
+from snakemake_executor_awsbatch.localcloud.chaos import Chaos, ChaosSpec
+from snakemake_executor_awsbatch.localcloud.engine import Capacity, Engine
+from snakemake_executor_awsbatch.localcloud.jobdefs import JobDefinitions
+from snakemake_executor_awsbatch.localcloud.jobspec import HostContext
+from snakemake_executor_awsbatch.localcloud.logs import LogSink
+from snakemake_executor_awsbatch.localcloud.server import CallLog, CloudApp
+from snakemake_executor_awsbatch.localcloud.store import Store
+
+REGION = "us-east-1"
+QUEUE_NAME = "local-queue"
+CE_NAME = "local-ce"
+ACCESS_KEY = "localcloud"
+SECRET_KEY = "localcloud"
+
+
+def _total_memory_mib() -> int:
+    pages = os.sysconf("SC_PHYS_PAGES")
+    return int(pages * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024))
+
+
+class LocalCloud:
+    """One loopback endpoint serving Batch (our engine) and S3, Logs and EFS (moto)."""
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        port: int = 0,
+        vcpus: int | None = None,
+        memory_mib: int | None = None,
+        chaos: str | None = None,
+        min_timeout_seconds: int = 60,
+    ) -> None:
+        self._requested_state_dir = state_dir
+        self._port = port
+        self._vcpus = float(vcpus if vcpus is not None else (os.cpu_count() or 1))
+        self._memory_mib = memory_mib if memory_mib is not None else _total_memory_mib()
+        if self._vcpus <= 0 or self._memory_mib <= 0:
+            raise UserError("The local cloud needs vcpus and memory above 0; give positive sizes.")
+        self._chaos_spec = ChaosSpec.parse(chaos)
+        self._min_timeout = min_timeout_seconds
+        self.region = REGION
+        self.queue_name = QUEUE_NAME
+        self.compute_environment_name = CE_NAME
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._engine: Engine | None = None
+        self._store: Store | None = None
+        self._calls: CallLog | None = None
+        self._started = False
+
+    # ----- the interface others use ---------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where everything the cloud keeps lives."""
+        return self._state_dir
+
+    @property
+    def api_calls_path(self) -> Path:
+        """`<state-dir>/api-calls.jsonl`."""
+        return self._state_dir / "api-calls.jsonl"
+
+    @property
+    def efs_file_system_id(self) -> str:
+        """The default EFS file system's id."""
+        return self._efs_id
+
+    @property
+    def account_id(self) -> str:
+        """The AWS account id this cloud answers as."""
+        return self._account_id
+
+    @property
+    def vcpus(self) -> float:
+        """The compute environment's vCPUs."""
+        return self._vcpus
+
+    @property
+    def memory_mib(self) -> int:
+        """The compute environment's memory in MiB."""
+        return self._memory_mib
+
+    def efs_root(self, fs_id: str) -> Path:
+        """The host directory backing an EFS file system."""
+        return self._state_dir / "efs" / fs_id
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that point boto3 (and the AWS CLI) at this cloud."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    # ----- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bring up moto's services, the engine and the HTTP endpoint."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        if self._requested_state_dir is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="localcloud-")
+            self._state_dir = Path(self._temp.name)
+        else:
+            self._state_dir = Path(self._requested_state_dir).resolve()
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(self._state_dir)
+        self._store = store
+        meta = store.load_meta()
+        self._account_id = str(meta.get("account_id") or random.randrange(10**11, 10**12))
+        self._efs_id = self._ensure_efs(str(meta.get("efs_file_system_id") or ""))
+        store.save_meta({"account_id": self._account_id, "efs_file_system_id": self._efs_id})
+        s3snapshot.load(self._account_id, self._state_dir / "s3")
+
+        chaos = Chaos(self._chaos_spec)
+        env = Environment(
+            account_id=self._account_id,
+            region=self.region,
+            queue_name=self.queue_name,
+            ce_name=self.compute_environment_name,
+            vcpus=self._vcpus,
+            memory_mib=self._memory_mib,
+            min_timeout_seconds=self._min_timeout,
+        )
+        self._server = make_server(
+            "127.0.0.1",
+            self._port,
+            _not_ready,  # replaced below, once the port (needed by jobs' env) is known
+            threaded=True,
+            request_handler=_quiet_handler(MotoRequestHandler),
+        )
+        self._port = int(self._server.server_address[1])
+        host = HostContext(
+            efs_root=self.efs_root,
+            base_env=self._job_base_env(),
+            queue_name=self.queue_name,
+            ce_name=self.compute_environment_name,
+        )
+        self._engine = Engine(
+            capacity=Capacity(self._vcpus, self._memory_mib),
+            host=host,
+            work_root=self._state_dir / "work",
+            store=store,
+            sink=LogSink(self._account_id, self.region),
+            chaos=chaos,
+            account_id=self._account_id,
+            region=self.region,
+        )
+        api = BatchApi(env, self._engine, JobDefinitions(store, self._account_id, self.region))
+        self._calls = CallLog(self.api_calls_path)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self._server.app = CloudApp(api, moto_app, self._account_id, chaos, self._calls)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="localcloud-http", daemon=True
+        )
+        self._thread.start()
+        self._started = True
+
+    def stop(self) -> None:
+        """Stop jobs and the endpoint, save S3 to the state dir, release moto's data."""
+        if not self._started:
+            return
+        self._started = False
+        assert self._engine is not None and self._store is not None and self._calls is not None
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._engine.shutdown()
+        s3snapshot.save(self._account_id, self._state_dir / "s3")
+        s3snapshot.forget(self._account_id)
+        self._store.close()
+        self._calls.close()
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    # ----- helpers --------------------------------------------------------------------------
+
+    def _ensure_efs(self, wanted: str) -> str:
+        """Create the default EFS file system in moto (keeping its id across restarts)."""
+        from moto.efs.models import efs_backends
+
+        backend: Any = efs_backends[self._account_id][self.region]
+        if wanted and wanted in backend.file_systems_by_id:
+            self.efs_root(wanted).mkdir(parents=True, exist_ok=True)
+            return wanted
+        fs = backend.create_file_system(
+            creation_token=f"localcloud-{self._account_id}",
+            performance_mode="generalPurpose",
+            encrypted=True,
+            kms_key_id=None,
+            throughput_mode="elastic",
+            provisioned_throughput_in_mibps=None,
+            availability_zone_name=None,
+            backup=False,
+            tags=[{"Key": "Name", "Value": "localcloud-references"}],
+        )
+        if wanted and wanted != fs.file_system_id:
+            backend.file_systems_by_id.pop(fs.file_system_id)
+            old = fs.file_system_id
+            fs.file_system_id = wanted
+            if hasattr(fs, "file_system_arn"):
+                fs.file_system_arn = str(fs.file_system_arn).replace(old, wanted)
+            backend.file_systems_by_id[wanted] = fs
+        fs_id = str(fs.file_system_id)
+        self.efs_root(fs_id).mkdir(parents=True, exist_ok=True)
+        return fs_id
+
+    def _job_base_env(self) -> dict[str, str]:
+        """The host environment without AWS settings, plus this cloud's, venv's python first."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(self.client_env())
+        venv_bin = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "/usr/bin:/bin")])
+        return env
+
+
+def _quiet_handler(base: Any) -> Any:
+    """Moto's request handler without a stderr line per request (the call log has them)."""
+
+    class Quiet(base):  # type: ignore[misc, valid-type]
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return Quiet
+
+
+def _not_ready(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Length", "0")])
+    return []
+
+
+def remove_state(state_dir: Path) -> None:
+    """Delete a state dir (for tests and `--fresh`)."""
+    shutil.rmtree(state_dir, ignore_errors=True)

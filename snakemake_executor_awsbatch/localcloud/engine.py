@@ -1,0 +1,483 @@
+"""The local Batch scheduler: capacity, dependencies, arrays, retries, timeouts, terminate/cancel.
+
+Event-driven: every change (a submit, an attempt's end, a terminate) marks the engine dirty and
+wakes one scheduler thread, which moves jobs along SUBMITTED -> PENDING -> RUNNABLE -> STARTING
+and hands startable jobs to an `AttemptRunner`. All job state is guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snakemake_executor_awsbatch.localcloud import jobspec
+from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+from snakemake_executor_awsbatch.localcloud.logs import LogSink
+from snakemake_executor_awsbatch.localcloud.model import (
+    FAILED,
+    PENDING,
+    REASON_ARRAY_CHILD_FAILED,
+    REASON_DEPENDENCY_FAILED,
+    REASON_ESSENTIAL_EXITED,
+    REASON_TIMEOUT,
+    REASON_TOO_LARGE,
+    RUNNABLE,
+    RUNNING,
+    STARTING,
+    STATUSES,
+    SUBMITTED,
+    SUCCEEDED,
+    TERMINAL,
+    Attempt,
+    ContainerPlan,
+    ContainerResult,
+    Job,
+)
+from snakemake_executor_awsbatch.localcloud.process import MemoryWatcher
+from snakemake_executor_awsbatch.localcloud.runner import AttemptOutcome, AttemptRunner
+from snakemake_executor_awsbatch.localcloud.store import Store
+
+REASON_SHUTDOWN = "The local cloud stopped while the job was active"
+REASON_START_FAILED = "Task failed to start"
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The compute environment's size."""
+
+    vcpus: float
+    memory_mib: int
+
+
+def now_ms() -> int:
+    """Epoch milliseconds, Batch's timestamp unit."""
+    return int(time.time() * 1000)
+
+
+def _matches(pattern: str | None, value: str | None) -> bool:
+    if pattern is None:
+        return True
+    return value is not None and fnmatch.fnmatchcase(value, pattern)
+
+
+def retry_action(
+    rules: list[dict[str, str]],
+    exit_code: int | None,
+    reason: str | None,
+    status_reason: str | None,
+) -> str:
+    """RETRY or EXIT for a failed attempt, by Batch's `evaluateOnExit` rules (first match wins)."""
+    code = None if exit_code is None else str(exit_code)
+    for rule in rules:
+        if (
+            _matches(rule.get("onExitCode"), code)
+            and _matches(rule.get("onReason"), reason)
+            and _matches(rule.get("onStatusReason"), status_reason)
+        ):
+            return str(rule["action"]).upper()
+    return "RETRY"
+
+
+class Engine:
+    """Runs submitted jobs on this host within one compute environment's capacity."""
+
+    def __init__(
+        self,
+        *,
+        capacity: Capacity,
+        host: jobspec.HostContext,
+        work_root: Path,
+        store: Store,
+        sink: LogSink,
+        chaos: Chaos,
+        account_id: str,
+        region: str,
+    ) -> None:
+        self.capacity = capacity
+        self._host = host
+        self._work_root = work_root
+        self._store = store
+        self._sink = sink
+        self._chaos = chaos
+        self._account_id = account_id
+        self._region = region
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._dirty = False
+        self._stopped = False
+        self._jobs: dict[str, Job] = {}
+        self._active: dict[str, Job] = {}
+        self._archive: dict[str, dict[str, Any]] = store.load_jobs()
+        self._runners: dict[str, AttemptRunner] = {}
+        self._timers: dict[str, list[threading.Timer]] = {}
+        self._spot_armed: set[str] = set()
+        self._used_vcpus = 0.0
+        self._used_memory = 0
+        self._watcher = MemoryWatcher()
+        self._thread = threading.Thread(target=self._loop, name="localcloud-scheduler", daemon=True)
+        self._thread.start()
+
+    # ----- queries -------------------------------------------------------------------------
+
+    def lookup(self, job_id: str) -> Job | dict[str, Any] | None:
+        """A live job, a finished job's stored record, or None."""
+        with self._lock:
+            return self._jobs.get(job_id) or self._archive.get(job_id)
+
+    def describe(self, job_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """DescribeJobs records of the known ids, in the order asked (unknown ids are skipped)."""
+        out = []
+        with self._lock:
+            for job_id in job_ids:
+                job = self._jobs.get(job_id)
+                if job is not None:
+                    out.append(job.to_detail())
+                elif job_id in self._archive:
+                    out.append(self._archive[job_id])
+        return out
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """JobSummary records of every job ever submitted, oldest first."""
+        with self._lock:
+            stored = [_summary_of(d) for k, d in self._archive.items() if k not in self._jobs]
+            live = [j.summary() for j in self._jobs.values()]
+        return stored + live
+
+    def children_of(self, parent_id: str) -> list[str]:
+        """Ids of an array job's children (stored or live)."""
+        with self._lock:
+            job = self._jobs.get(parent_id)
+            if job is not None:
+                return list(job.children)
+            detail = self._archive.get(parent_id)
+            if detail is None or "size" not in detail.get("arrayProperties", {}):
+                return []
+            size = int(detail["arrayProperties"]["size"])
+            return [f"{parent_id}:{i}" for i in range(size)]
+
+    def status_of(self, job_id: str) -> str | None:
+        """Current status of a job id, or None when unknown."""
+        found = self.lookup(job_id)
+        if found is None:
+            return None
+        return found.status if isinstance(found, Job) else str(found["status"])
+
+    def array_size_of(self, job_id: str) -> int | None:
+        """The size of an array job, None for a job that is not an array parent."""
+        found = self.lookup(job_id)
+        if isinstance(found, Job):
+            return found.array_size if found.is_array_parent else None
+        if found is not None:
+            size = found.get("arrayProperties", {}).get("size")
+            return int(size) if size is not None else None
+        return None
+
+    # ----- commands ------------------------------------------------------------------------
+
+    def submit(self, jobs: list[Job]) -> None:
+        """Accept a job (and, for an array, its children, which follow the parent in `jobs`)."""
+        with self._cond:
+            for job in jobs:
+                self._jobs[job.job_id] = job
+                self._active[job.job_id] = job
+            parent = jobs[0]
+            if parent.is_array_parent:
+                parent.child_counts = {s: 0 for s in STATUSES}
+                parent.child_counts[SUBMITTED] = len(jobs) - 1
+            self._wake()
+
+    def terminate(self, job_id: str, reason: str, cancel_only: bool) -> None:
+        """TerminateJob (or CancelJob when `cancel_only`: running jobs are then left alone)."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None or job.status in TERMINAL:
+                return
+            targets = [self._jobs[c] for c in job.children] if job.is_array_parent else [job]
+            for target in targets:
+                if target.status in TERMINAL:
+                    continue
+                if target.status in (SUBMITTED, PENDING, RUNNABLE):
+                    if cancel_only:
+                        target.is_cancelled = True
+                    else:
+                        target.is_terminated = True
+                    self._finish(target, FAILED, reason)
+                elif not cancel_only:
+                    target.is_terminated = True
+                    runner = self._runners.get(target.job_id)
+                    if runner is not None:
+                        runner.stop("terminate", reason)
+            if job.is_array_parent:
+                if cancel_only:
+                    job.is_cancelled = True
+                else:
+                    job.is_terminated = True
+            self._wake()
+
+    def shutdown(self) -> None:
+        """Stop every attempt, record active jobs as failed, and stop the scheduler."""
+        with self._cond:
+            self._stopped = True
+            runners = list(self._runners.values())
+            self._cond.notify_all()
+        for runner in runners:
+            runner.stop("shutdown", REASON_SHUTDOWN, grace=0.5)
+        deadline = time.monotonic() + 5
+        with self._cond:
+            while self._runners and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+            for job in list(self._active.values()):
+                if not job.is_array_parent:
+                    self._finish(job, FAILED, REASON_SHUTDOWN)
+            for job in list(self._active.values()):
+                self._finish(job, FAILED, REASON_SHUTDOWN)
+            for timers in self._timers.values():
+                for timer in timers:
+                    timer.cancel()
+        self._thread.join(timeout=5)
+        self._watcher.stop()
+
+    # ----- scheduling ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._dirty = True
+        self._cond.notify_all()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                while not self._dirty and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                self._dirty = False
+                self._pass()
+
+    def _dependency_state(self, job: Job) -> str:
+        """ "ok", "wait" or "failed" for a job's dependencies."""
+        state = "ok"
+        for dep in job.wait_for:
+            status = self.status_of(dep)
+            if status == FAILED:
+                return "failed"
+            if status != SUCCEEDED:
+                state = "wait"
+        return state
+
+    def _pass(self) -> None:
+        for job in list(self._active.values()):
+            if job.status in (SUBMITTED, PENDING):
+                state = self._dependency_state(job)
+                if state == "failed":
+                    self._finish(job, FAILED, REASON_DEPENDENCY_FAILED)
+                    continue
+                if state == "wait" or job.is_array_parent:
+                    self._set_status(job, PENDING)
+                    continue
+                self._set_status(job, RUNNABLE)
+            if job.status == RUNNABLE:
+                if job.vcpus > self.capacity.vcpus or job.memory_mib > self.capacity.memory_mib:
+                    job.status_reason = REASON_TOO_LARGE
+                    continue
+                free_vcpus = self.capacity.vcpus - self._used_vcpus
+                free_memory = self.capacity.memory_mib - self._used_memory
+                if job.vcpus <= free_vcpus + 1e-9 and job.memory_mib <= free_memory:
+                    self._start(job)
+
+    def _set_status(self, job: Job, status: str) -> None:
+        if job.status == status:
+            return
+        old, job.status = job.status, status
+        if job.parent_id is not None:
+            parent = self._jobs[job.parent_id]
+            parent.child_counts[old] -= 1
+            parent.child_counts[status] += 1
+
+    def _start(self, job: Job) -> None:
+        attempt_no = len(job.attempts) + 1
+        task_id = jobspec.new_task_id()
+        job.status_reason = None
+        job.work_dir = self._work_root / f"{job.job_id.replace(':', '-')}-{attempt_no}"
+        job.work_dir.mkdir(parents=True, exist_ok=True)
+        attempt = Attempt(
+            task_arn=f"arn:aws:ecs:{self._region}:{self._account_id}:task/local/{task_id}",
+            instance_arn=(
+                f"arn:aws:ecs:{self._region}:{self._account_id}:container-instance/local/"
+                f"{uuid.uuid4().hex}"
+            ),
+        )
+        job.current = attempt
+        self._used_vcpus += job.vcpus
+        self._used_memory += job.memory_mib
+        self._set_status(job, STARTING)
+        try:
+            plans = jobspec.build_plans(job, attempt_no, task_id, self._host)
+        except jobspec.PlanError as exc:
+            attempt.status_reason = REASON_START_FAILED
+            self._close_attempt(job, AttemptOutcome([], start_error=str(exc)), [])
+            return
+        attempt.containers = [ContainerResult(p.name, p.log_stream) for p in plans]
+        runner = AttemptRunner(
+            plans=plans,
+            cwd=job.work_dir,
+            sink=self._sink,
+            watcher=self._watcher,
+            on_started=lambda: self._on_started(job, attempt),
+            on_finished=lambda outcome: self._on_finished(job, attempt, plans, outcome),
+        )
+        self._runners[job.job_id] = runner
+        runner.start()
+
+    def _on_started(self, job: Job, attempt: Attempt) -> None:
+        with self._cond:
+            if job.current is not attempt or job.status != STARTING:
+                return
+            attempt.started_at = now_ms()
+            if job.started_at is None:
+                job.started_at = attempt.started_at
+            self._set_status(job, RUNNING)
+            self._arm_timers(job)
+            if job.parent_id is not None:
+                parent = self._jobs[job.parent_id]
+                if parent.started_at is None:
+                    parent.started_at = attempt.started_at
+
+    def _arm_timers(self, job: Job) -> None:
+        runner = self._runners[job.job_id]
+        timers = []
+        if job.timeout_seconds is not None:
+            timers.append(
+                threading.Timer(job.timeout_seconds, runner.stop, ("timeout", REASON_TIMEOUT))
+            )
+        delay = self._chaos.spot_reclaim_delay()
+        if delay is not None:
+            instance = "i-" + uuid.uuid4().hex[:17]
+            reason = f"Host EC2 (instance {instance}) terminated."
+            timers.append(threading.Timer(delay, runner.stop, ("spot", reason, 0.0)))
+            self._spot_armed.add(job.job_id)
+        for timer in timers:
+            timer.daemon = True
+            timer.start()
+        self._timers[job.job_id] = timers
+
+    def _on_finished(
+        self, job: Job, attempt: Attempt, plans: list[ContainerPlan], outcome: AttemptOutcome
+    ) -> None:
+        with self._cond:
+            self._close_attempt(job, outcome, plans)
+            self._wake()
+
+    def _close_attempt(self, job: Job, outcome: AttemptOutcome, plans: list[ContainerPlan]) -> None:
+        attempt = job.current
+        assert attempt is not None
+        for timer in self._timers.pop(job.job_id, []):
+            timer.cancel()
+        if job.job_id in self._spot_armed:
+            self._spot_armed.discard(job.job_id)
+            if outcome.stop_kind != "spot":
+                self._chaos.release_spot()
+        if outcome.stop_kind == "spot":
+            # A reclaimed host reports no container exit code, only the instance's end.
+            for result in outcome.results:
+                result.exit_code = None
+        self._runners.pop(job.job_id, None)
+        self._used_vcpus -= job.vcpus
+        self._used_memory -= job.memory_mib
+        attempt.stopped_at = now_ms()
+        if attempt.started_at is None:
+            attempt.started_at = attempt.stopped_at
+            if job.started_at is None:
+                job.started_at = attempt.started_at
+        if outcome.results:
+            attempt.containers = outcome.results
+        if outcome.start_error is not None:
+            attempt.status_reason = REASON_START_FAILED
+            if not attempt.containers:
+                attempt.containers = [ContainerResult("default", "", None, outcome.start_error)]
+        elif outcome.stop_kind is not None:
+            attempt.status_reason = outcome.stop_reason
+        else:
+            attempt.status_reason = REASON_ESSENTIAL_EXITED
+        job.attempts.append(attempt)
+        job.current = None
+        self._cleanup_work_dir(job, outcome.succeeded(plans) if plans else False)
+        if plans and outcome.succeeded(plans):
+            self._finish(job, SUCCEEDED, REASON_ESSENTIAL_EXITED)
+            return
+        final = outcome.stop_kind in ("terminate", "timeout", "shutdown") or self._stopped
+        if not final and len(job.attempts) < job.max_attempts:
+            first = attempt.primary()
+            action = retry_action(
+                list(job.retry_strategy.get("evaluateOnExit", [])),
+                first.exit_code if first else None,
+                first.reason if first else None,
+                attempt.status_reason,
+            )
+            if action == "RETRY":
+                self._set_status(job, RUNNABLE)
+                job.status_reason = None
+                return
+        self._finish(job, FAILED, attempt.status_reason)
+
+    def _cleanup_work_dir(self, job: Job, succeeded: bool) -> None:
+        # Failed attempts keep their directory for inspection; successful ones free the disk.
+        if succeeded and job.work_dir is not None:
+            shutil.rmtree(job.work_dir, ignore_errors=True)
+
+    def _finish(self, job: Job, status: str, reason: str | None) -> None:
+        if job.status in TERMINAL:
+            return
+        if job.current is not None and job.job_id not in self._runners:
+            job.current = None
+        self._set_status(job, status)
+        job.status_reason = reason
+        job.stopped_at = now_ms()
+        self._active.pop(job.job_id, None)
+        self._store.append_job(job.to_detail())
+        if job.parent_id is not None:
+            self._update_parent(self._jobs[job.parent_id])
+        self._wake()
+
+    def _update_parent(self, parent: Job) -> None:
+        if parent.status in TERMINAL:
+            return
+        children = [self._jobs[c] for c in parent.children]
+        if all(c.status in TERMINAL for c in children):
+            ok = all(c.status == SUCCEEDED for c in children)
+            reason = None if ok else REASON_ARRAY_CHILD_FAILED
+            if parent.is_terminated or parent.is_cancelled:
+                reason = children[0].status_reason
+            self._finish(parent, SUCCEEDED if ok else FAILED, reason)
+
+
+def _summary_of(detail: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "jobArn",
+        "jobId",
+        "jobName",
+        "createdAt",
+        "status",
+        "statusReason",
+        "startedAt",
+        "stoppedAt",
+        "jobDefinition",
+        "arrayProperties",
+    )
+    out = {k: detail[k] for k in keys if k in detail}
+    if "arrayProperties" in out:
+        array = out["arrayProperties"]
+        out["arrayProperties"] = (
+            {"size": array["size"]} if "size" in array else {"index": array.get("index")}
+        )
+    container = detail.get("container") or {}
+    summary = {k: container[k] for k in ("exitCode", "reason") if k in container}
+    if "container" in detail:
+        out["container"] = summary
+    return out

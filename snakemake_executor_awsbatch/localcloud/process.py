@@ -1,0 +1,169 @@
+"""Running one container of a job as a host process group, and watching its memory.
+
+A container is a process group started with `start_new_session`, so that killing the group kills
+everything the command started. Bind mounts (EFS volumes, shared task volumes) need a private mount
+namespace: the command is then wrapped in `unshare --mount --propagation private` and a short `sh`
+prologue that binds each source at its target (read-only when asked) before `exec`ing the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from snakemake_executor_awsbatch.localcloud.model import Bind
+
+# Exit status of the mount prologue when a bind fails; mapped to CannotStartContainerError.
+MOUNT_FAILED_EXIT = 125
+NAMESPACE_UNAVAILABLE = (
+    "CannotStartContainerError: volumes need a private mount namespace (unshare --mount), which "
+    "this host does not permit; run the local cloud as root or with CAP_SYS_ADMIN, or drop the "
+    "job's volumes."
+)
+
+
+@functools.cache
+def mount_namespaces_available() -> bool:
+    """Whether `unshare --mount` works here (probed once per process)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    probe = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "true"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def wrap_with_binds(argv: Sequence[str], binds: Sequence[Bind]) -> list[str]:
+    """The argv that runs `argv` inside a private mount namespace with `binds` in place."""
+    if not binds:
+        return list(argv)
+    lines = ["set -e"]
+    for bind in binds:
+        target = shlex.quote(bind.target)
+        lines.append(f"mkdir -p {target}")
+        lines.append(f"mount --bind {shlex.quote(str(bind.source))} {target}")
+        if bind.read_only:
+            lines.append(f"mount -o remount,bind,ro {target}")
+    prologue = "; ".join(lines)
+    script = f'( {prologue} ) || exit {MOUNT_FAILED_EXIT}; exec "$@"'
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        *argv,
+    ]
+
+
+def start_group(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path, binds: Sequence[Bind]
+) -> subprocess.Popen[bytes]:
+    """Start `argv` as a new process group with stdout and stderr merged into one pipe."""
+    return subprocess.Popen(
+        wrap_with_binds(argv, binds),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send `sig` to a process group that may already be gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def exit_code_of(returncode: int) -> int:
+    """Docker's view of an exit status: a death by signal N is 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _group_rss_bytes() -> dict[int, int]:
+    """Resident memory summed per process group, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after its closing paren.
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) < 22:
+            continue
+        pgid = int(fields[2])
+        rss_pages = int(fields[21])
+        totals[pgid] = totals.get(pgid, 0) + rss_pages * page
+    return totals
+
+
+class MemoryWatcher:
+    """One thread that samples every watched process group's memory and reports those over limit."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self._interval = interval
+        self._watched: dict[int, tuple[int, Callable[[], None]]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="localcloud-memory", daemon=True)
+        self._thread.start()
+
+    def watch(self, pgid: int, limit_bytes: int, on_exceeded: Callable[[], None]) -> None:
+        """Call `on_exceeded` once if the group's resident memory goes over `limit_bytes`."""
+        with self._lock:
+            self._watched[pgid] = (limit_bytes, on_exceeded)
+        self._wake.set()
+
+    def unwatch(self, pgid: int) -> None:
+        """Stop watching a group."""
+        with self._lock:
+            self._watched.pop(pgid, None)
+
+    def stop(self) -> None:
+        """Stop the sampling thread."""
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stopped:
+            with self._lock:
+                idle = not self._watched
+            if idle:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            usage = _group_rss_bytes()
+            exceeded: list[Callable[[], None]] = []
+            with self._lock:
+                for pgid, (limit, callback) in list(self._watched.items()):
+                    if usage.get(pgid, 0) > limit:
+                        exceeded.append(callback)
+                        del self._watched[pgid]
+            for callback in exceeded:
+                callback()
+            self._wake.wait(self._interval)
+            self._wake.clear()

@@ -1,0 +1,237 @@
+"""One WSGI app for every service of the local cloud, dispatching by the SigV4 credential scope.
+
+`batch` goes to the project's engine (`BatchApi`); everything else goes to moto's server app,
+with the local cloud's account id pinned so that several local clouds in one process keep their
+data apart. Fault injection (429 for Batch/Logs, 503 SlowDown for S3) and the API call log
+(`api-calls.jsonl`) live here, in front of both.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from snakemake_executor_awsbatch.localcloud.api_errors import BatchApiError, TooManyRequests
+from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi
+from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_S3_SLOWDOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+def signing_service(environ: dict[str, Any]) -> str | None:
+    """The service name in a SigV4 Authorization header's credential scope."""
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    marker = "Credential="
+    if marker not in auth:
+        return None
+    scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+    return scope[3].lower() if len(scope) >= 5 else None
+
+
+def s3_operation(method: str, path: str, query: str, environ: dict[str, Any]) -> str:
+    """A best guess at the S3 operation from the request line (for the call log only)."""
+    params = parse_qs(query, keep_blank_values=True)
+    has_key = path.strip("/").count("/") >= 1
+    if "uploads" in params:
+        return "CreateMultipartUpload" if method == "POST" else "ListMultipartUploads"
+    if "uploadId" in params:
+        return {
+            "PUT": "UploadPart",
+            "POST": "CompleteMultipartUpload",
+            "DELETE": "AbortMultipartUpload",
+        }.get(method, "ListParts")
+    if "delete" in params:
+        return "DeleteObjects"
+    if method == "PUT" and has_key:
+        return "CopyObject" if "HTTP_X_AMZ_COPY_SOURCE" in environ else "PutObject"
+    if not has_key:
+        bucket_ops = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}
+        if method == "GET":
+            if path in ("", "/"):
+                return "ListBuckets"
+            return "ListObjectsV2" if "list-type" in params else "ListObjects"
+        return bucket_ops.get(method, f"{method}Bucket")
+    return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+        method, f"{method}Object"
+    )
+
+
+class CallLog:
+    """Appends one JSON line per API call to `api-calls.jsonl`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = path.open("a", encoding="utf-8")
+
+    def record(self, service: str, operation: str, status: int) -> None:
+        """Log one call."""
+        line = json.dumps(
+            {
+                "time": round(time.time(), 3),
+                "service": service,
+                "operation": operation,
+                "status": status,
+            }
+        )
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        """Close the log file."""
+        with self._lock:
+            self._file.close()
+
+
+class CloudApp:
+    """The WSGI application behind the local cloud's endpoint."""
+
+    def __init__(
+        self, batch: BatchApi, moto_app: WsgiApp, account_id: str, chaos: Chaos, calls: CallLog
+    ) -> None:
+        self._batch = batch
+        self._moto = moto_app
+        self._account_id = account_id
+        self._chaos = chaos
+        self._calls = calls
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request."""
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = str(environ.get("PATH_INFO", ""))
+        service = signing_service(environ)
+        batch_op = self._batch.operation_for(path) if method == "POST" else None
+        if service is None and batch_op is not None:
+            service = "batch"
+        service = service or "s3"
+        if service == "batch":
+            operation = batch_op or f"{method} {path}"
+        elif "HTTP_X_AMZ_TARGET" in environ:
+            operation = str(environ["HTTP_X_AMZ_TARGET"]).rsplit(".", 1)[-1]
+        elif service == "s3":
+            operation = s3_operation(method, path, str(environ.get("QUERY_STRING", "")), environ)
+        else:
+            operation = f"{method} {path}"
+
+        if service == "s3" and self._chaos.slow_down_s3_call():
+            _drain(environ)
+            return self._reply(
+                start_response, service, operation, 503, _S3_SLOWDOWN, "application/xml"
+            )
+        if service != "s3" and self._chaos.throttle_api_call():
+            _drain(environ)
+            error = TooManyRequests("Too Many Requests")
+            return self._reply_error(start_response, service, operation, error)
+        if service == "batch":
+            return self._serve_batch(environ, start_response, batch_op, operation)
+        return self._serve_moto(environ, start_response, service, operation)
+
+    def _serve_batch(
+        self, environ: dict[str, Any], start_response: StartResponse, op: str | None, name: str
+    ) -> Iterable[bytes]:
+        body = _drain(environ)
+        if op is None:
+            error = BatchApiError(f"The local cloud does not implement {name}.")
+            error.status, error.code = 400, "ClientException"
+            return self._reply_error(start_response, "batch", name, error)
+        try:
+            request = json.loads(body or b"{}")
+            response = self._batch.handle(op, request)
+        except BatchApiError as exc:
+            return self._reply_error(start_response, "batch", op, exc)
+        except Exception:  # the endpoint keeps serving whatever one request does
+            traceback.print_exc()
+            return self._reply_error(
+                start_response, "batch", op, BatchApiError("Internal error in the local cloud.")
+            )
+        payload = json.dumps(response).encode()
+        return self._reply(start_response, "batch", op, 200, payload, "application/json")
+
+    def _serve_moto(
+        self, environ: dict[str, Any], start_response: StartResponse, service: str, name: str
+    ) -> Iterable[bytes]:
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
+        seen: list[int] = []
+
+        def recording_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(int(status.split()[0]))
+            return (
+                start_response(status, headers, exc_info)
+                if exc_info
+                else start_response(status, headers)
+            )
+
+        result = self._moto(environ, recording_start)
+        self._calls.record(service, name, seen[0] if seen else 0)
+        return result
+
+    def _reply_error(
+        self, start_response: StartResponse, service: str, op: str, error: BatchApiError
+    ) -> Iterable[bytes]:
+        payload = json.dumps({"__type": error.code, "message": error.message}).encode()
+        return self._reply(
+            start_response, service, op, error.status, payload, "application/json", error.code
+        )
+
+    def _reply(
+        self,
+        start_response: StartResponse,
+        service: str,
+        op: str,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        error_type: str | None = None,
+    ) -> Iterable[bytes]:
+        headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(payload))),
+            ("x-amzn-RequestId", _request_id()),
+        ]
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        phrase = {
+            200: "OK",
+            400: "Bad Request",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+            503: "Slow Down",
+        }.get(status, "Error")
+        start_response(f"{status} {phrase}", headers)
+        self._calls.record(service, op, status)
+        return [payload]
+
+
+def _drain(environ: dict[str, Any]) -> bytes:
+    """Read the whole request body (so that a keep-alive connection stays in step)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        data: bytes = stream.read(int(length))
+        return data
+    if environ.get("wsgi.input_terminated"):
+        rest: bytes = stream.read()
+        return rest
+    return b""
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
