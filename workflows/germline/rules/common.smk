@@ -20,32 +20,55 @@ def require_config(key, example):
     return str(config[key])
 
 
-def read_table(path, columns):
-    """Rows of a tab-separated table with a header naming at least `columns`.
+def load_table(key, columns):
+    """Rows (dicts over `columns`) of the table config[key]: a TSV path, or the rows inline.
 
-    Relative file paths in the table are taken relative to the table's own directory, so that a
-    data directory can be moved as a whole.
+    Inline rows (a mapping from the first column's value to the other columns) need no file in
+    the jobs: Snakemake ships config files to remote jobs but not arbitrary tables. Relative file
+    paths in a TSV are taken relative to the TSV's directory, inline ones to the working directory.
     """
-    if not os.path.exists(path):
-        raise WorkflowConfigError(f"table {path} does not exist: fix the path in the config.")
-    base = os.path.dirname(os.path.abspath(path))
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader((l for l in handle if l.strip()), delimiter="\t"))
-    if not rows:
-        raise WorkflowConfigError(f"table {path} has no rows: add one row per sample.")
-    missing = [c for c in columns if c not in rows[0]]
-    if missing:
+    value = config.get(key)
+    if value in (None, ""):
         raise WorkflowConfigError(
-            f"table {path} lacks the column(s) {', '.join(missing)}: add a header line "
-            f"with {', '.join(columns)}, tab-separated."
+            f"config key '{key}' is missing: pass --configfile with it set "
+            f"or --config {key}={key}.tsv."
         )
+    if isinstance(value, dict):
+        base = ""
+        rows = [{columns[0]: str(name), **(fields or {})} for name, fields in value.items()]
+        where = f"config key '{key}'"
+    else:
+        path = str(value)
+        if not os.path.exists(path):
+            raise WorkflowConfigError(
+                f"table {path} (config key '{key}') does not exist: fix the path in the config."
+            )
+        base = os.path.dirname(path)
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader((l for l in handle if l.strip()), delimiter="\t"))
+        where = f"table {path}"
+    if not rows:
+        raise WorkflowConfigError(f"{where} has no rows: add one row per {columns[0]}.")
     for row in rows:
+        missing = [c for c in columns if not str(row.get(c) or "").strip()]
+        if missing:
+            raise WorkflowConfigError(
+                f"{where} lacks {', '.join(missing)} for {row.get(columns[0])!r}: give every "
+                f"row the fields {', '.join(columns)} (a TSV needs them as its header)."
+            )
         for column in columns[1:]:
-            value = row[column].strip()
-            if not os.path.isabs(value) and "://" not in value:
-                value = os.path.normpath(os.path.join(base, value))
-            row[column] = value
+            item = str(row[column]).strip()
+            if "://" in item:
+                item = storage(item)
+            elif not os.path.isabs(item):
+                item = os.path.normpath(os.path.join(base, item))
+            row[column] = item
     return rows
+
+
+def source_file(path):
+    """An input path as Snakemake should see it: URIs (s3://...) go through storage()."""
+    return storage(path) if "://" in path else path
 
 
 OUTDIR = str(config.get("outdir", "results")).rstrip("/")
@@ -92,7 +115,7 @@ if not REF_PREBUILT:
 
     rule reference_index:
         input:
-            REF_SOURCE,
+            source_file(REF_SOURCE),
         output:
             fasta="reference/genome.fa",
             idx=multiext("reference/genome.fa", *INDEX_EXTS),
