@@ -1,0 +1,137 @@
+"""The launcher with moto S3 in process: staging, the payload's exit code, redirections, and the
+log and report uploaded also when the payload or the staging fails."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from snakemake_executor_awsbatch.jobstate import (
+    EXIT_SPEC_UNREADABLE,
+    EXIT_STAGE_IN_FAILED,
+    EXIT_STAGE_OUT_FAILED,
+)
+from snakemake_executor_awsbatch.launcher import launch, main
+from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagedFile, StagingManifest
+
+
+def _put_spec(s3: Any, bucket: str, spec: LaunchSpec) -> str:
+    s3.put_object(Bucket=bucket, Key="t/spec.json", Body=spec.to_json().encode())
+    return spec.staging.spec_uri
+
+
+def _get(s3: Any, bucket: str, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _report(s3: Any, bucket: str) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(_get(s3, bucket, "t/report.json"))
+    return report
+
+
+def test_stages_runs_and_reports(s3: Any, bucket: str, tmp_path: Any, capfd: Any) -> None:
+    s3.put_object(Bucket=bucket, Key="in/reads.txt", Body=b"ACGT\nTTGA\n")
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/reads.txt", path="data/reads.txt"),),
+        outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/count.txt", path="count.txt"),),
+    )
+    spec = LaunchSpec(
+        staging=manifest,
+        shell='wc -l < data/reads.txt > count.txt; echo "hello $GREETING"; echo oops >&2',
+        env={"GREETING": "world"},
+        workdir=str(tmp_path / "work"),
+    )
+    code = launch(_put_spec(s3, bucket, spec), client=s3)
+    assert code == 0
+    assert _get(s3, bucket, "out/count.txt").strip() == b"2"
+    log = _get(s3, bucket, "t/log.txt").decode()
+    assert "hello world" in log and "oops" in log
+    assert "hello world" in capfd.readouterr().out  # streamed for CloudWatch too
+    report = _report(s3, bucket)
+    assert report["status"] == "succeeded" and report["exit_code"] == 0
+    assert report["bytes_in"] == 10 and report["files_in"] == 1 and report["files_out"] == 1
+    assert report["bytes_out"] == len(_get(s3, bucket, "out/count.txt"))
+    assert report["peak_memory_mib"] > 0 and report["wall_seconds"] >= report["payload_seconds"]
+
+
+def test_failing_payload_passes_its_code_and_still_reports(
+    s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/never.txt", path="never.txt"),),
+    )
+    spec = LaunchSpec(staging=manifest, command=("sh", "-c", "echo dying; exit 3"))
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == 3
+    assert b"dying" in _get(s3, bucket, "t/log.txt")
+    report = _report(s3, bucket)
+    assert report["status"] == "payload_failed"
+    assert (report["exit_code"], report["payload_exit_code"]) == (3, 3)
+
+
+def test_success_codes_and_redirections(s3: Any, bucket: str, tmp_path: Any) -> None:
+    s3.put_object(Bucket=bucket, Key="in/x.txt", Body=b"b\na\n")
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/x.txt", path="x.txt"),),
+        outputs=(
+            StagedFile(s3_uri=f"s3://{bucket}/out/sorted.txt", path="sorted.txt"),
+            StagedFile(s3_uri=f"s3://{bucket}/out/err.txt", path="err.txt"),
+        ),
+    )
+    spec = LaunchSpec(
+        staging=manifest,
+        command=("sh", "-c", "sort; echo warn >&2; exit 1"),
+        stdin="x.txt",
+        stdout="sorted.txt",
+        stderr="err.txt",
+        success_codes=(0, 1),
+    )
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == 0
+    assert _get(s3, bucket, "out/sorted.txt") == b"a\nb\n"
+    assert _get(s3, bucket, "out/err.txt") == b"warn\n"
+    assert _report(s3, bucket)["payload_exit_code"] == 1
+
+
+def test_missing_input_gives_stage_in_code(s3: Any, bucket: str) -> None:
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/missing.bam", path="m.bam"),),
+    )
+    spec = LaunchSpec(staging=manifest, command=("true",))
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == EXIT_STAGE_IN_FAILED
+    report = _report(s3, bucket)
+    assert report["status"] == "stage_in_failed"
+    assert f"s3://{bucket}/in/missing.bam" in report["error"]
+    assert b"missing.bam" in _get(s3, bucket, "t/log.txt")
+
+
+def test_missing_output_gives_stage_out_code(s3: Any, bucket: str) -> None:
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/r.vcf", path="r.vcf"),),
+    )
+    spec = LaunchSpec(staging=manifest, command=("true",))
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == EXIT_STAGE_OUT_FAILED
+    assert "r.vcf was not created" in _report(s3, bucket)["error"]
+
+
+def test_unreadable_spec(s3: Any, bucket: str) -> None:
+    assert launch(f"s3://{bucket}/t/spec.json", client=s3) == EXIT_SPEC_UNREADABLE
+    assert _report(s3, bucket)["status"] == "spec_unreadable"
+
+
+def test_command_not_found_is_127(s3: Any, bucket: str) -> None:
+    spec = LaunchSpec(
+        staging=StagingManifest(prefix=f"s3://{bucket}/t"), command=("no-such-tool-xyz",)
+    )
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == 127
+    assert b"cannot start no-such-tool-xyz" in _get(s3, bucket, "t/log.txt")
+
+
+@pytest.mark.parametrize("argv", [[], ["not-a-uri"], ["s3://a/b", "extra"]])
+def test_bad_arguments(argv: list[str]) -> None:
+    assert main(argv) == EXIT_SPEC_UNREADABLE
