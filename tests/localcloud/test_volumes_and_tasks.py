@@ -1,0 +1,195 @@
+"""EFS volumes in a private mount namespace, and multi-container (ecsProperties) jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from localcloud.helpers import client, log_lines, wait
+from snakemake_executor_awsbatch.localcloud import LocalCloud
+
+
+@pytest.fixture(scope="module")
+def batch(local_cloud: LocalCloud) -> Any:
+    return client(local_cloud, "batch")
+
+
+def resources(vcpus: str = "1", memory: str = "128") -> list[dict[str, str]]:
+    return [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": memory}]
+
+
+def test_efs_read_only_mount_reads_but_refuses_writes(local_cloud: LocalCloud, batch: Any) -> None:
+    fs = local_cloud.efs_file_system_id
+    refs = local_cloud.efs_root(fs) / "refs"
+    refs.mkdir()
+    (refs / "genome.fa").write_text(">chr1\nACGT\n")
+    script = (
+        "cat /mnt/localcloud-test-ref/genome.fa; "
+        "if touch /mnt/localcloud-test-ref/new 2>/dev/null; then echo WROTE; exit 1; fi; "
+        "echo write-refused; touch /mnt/localcloud-test-rw/out.txt"
+    )
+    arn = batch.register_job_definition(
+        jobDefinitionName="efs-ro",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": resources(),
+            "volumes": [
+                {
+                    "name": "ref",
+                    "efsVolumeConfiguration": {"fileSystemId": fs, "rootDirectory": "/refs"},
+                },
+                {"name": "scratch", "efsVolumeConfiguration": {"fileSystemId": fs}},
+            ],
+            "mountPoints": [
+                {
+                    "sourceVolume": "ref",
+                    "containerPath": "/mnt/localcloud-test-ref",
+                    "readOnly": True,
+                },
+                {
+                    "sourceVolume": "scratch",
+                    "containerPath": "/mnt/localcloud-test-rw",
+                    "readOnly": False,
+                },
+            ],
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(jobName="efs", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    done = wait(batch, job["jobId"])
+    lines = log_lines(client(local_cloud, "logs"), done["container"]["logStreamName"])
+    assert done["status"] == "SUCCEEDED", lines
+    assert lines == [">chr1", "ACGT", "write-refused"]
+    assert not (refs / "new").exists()
+    assert (local_cloud.efs_root(fs) / "out.txt").exists()
+    assert done["container"]["mountPoints"][0]["readOnly"] is True
+
+
+def test_unknown_efs_file_system_fails_to_start(local_cloud: LocalCloud, batch: Any) -> None:
+    arn = batch.register_job_definition(
+        jobDefinitionName="efs-missing",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["true"],
+            "resourceRequirements": resources(),
+            "volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "fs-missing"}}],
+            "mountPoints": [{"sourceVolume": "v", "containerPath": "/mnt/x"}],
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(
+        jobName="efs-missing", jobQueue=local_cloud.queue_name, jobDefinition=arn
+    )
+    done = wait(batch, job["jobId"])
+    assert done["status"] == "FAILED"
+    assert done["statusReason"] == "Task failed to start"
+    assert "fs-missing" in done["container"]["reason"]
+
+
+def test_multi_container_job_runs_in_depends_on_order(local_cloud: LocalCloud, batch: Any) -> None:
+    containers = [
+        {
+            "name": "stage-in",
+            "image": "python:3.11",
+            "essential": False,
+            "command": ["sh", "-c", "echo Ref::payload > /mnt/localcloud-test-shared/in.txt"],
+            "resourceRequirements": resources(),
+            "mountPoints": [
+                {"sourceVolume": "shared", "containerPath": "/mnt/localcloud-test-shared"}
+            ],
+        },
+        {
+            "name": "tool",
+            "image": "biocontainers/samtools",
+            "essential": False,
+            "dependsOn": [{"containerName": "stage-in", "condition": "SUCCESS"}],
+            "command": [
+                "sh",
+                "-c",
+                "tr a-z A-Z < /mnt/localcloud-test-shared/in.txt "
+                "> /mnt/localcloud-test-shared/out.txt; echo tool-ran",
+            ],
+            "resourceRequirements": resources(),
+            "mountPoints": [
+                {"sourceVolume": "shared", "containerPath": "/mnt/localcloud-test-shared"}
+            ],
+        },
+        {
+            "name": "stage-out",
+            "image": "python:3.11",
+            "essential": True,
+            "dependsOn": [{"containerName": "tool", "condition": "COMPLETE"}],
+            "command": ["cat", "/mnt/localcloud-test-shared/out.txt"],
+            "resourceRequirements": resources(),
+            "mountPoints": [
+                {"sourceVolume": "shared", "containerPath": "/mnt/localcloud-test-shared"}
+            ],
+        },
+    ]
+    arn = batch.register_job_definition(
+        jobDefinitionName="multi",
+        type="container",
+        ecsProperties={
+            "taskProperties": [{"containers": containers, "volumes": [{"name": "shared"}]}]
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(
+        jobName="multi",
+        jobQueue=local_cloud.queue_name,
+        jobDefinition=arn,
+        parameters={"payload": "hello"},
+        ecsPropertiesOverride={
+            "taskProperties": [
+                {
+                    "containers": [
+                        {"name": "tool", "environment": [{"name": "MODE", "value": "fast"}]}
+                    ]
+                }
+            ]
+        },
+    )
+    done = wait(batch, job["jobId"])
+    assert done["status"] == "SUCCEEDED", done
+    task = done["ecsProperties"]["taskProperties"][0]
+    by_name = {c["name"]: c for c in task["containers"]}
+    assert [by_name[n]["exitCode"] for n in ("stage-in", "tool", "stage-out")] == [0, 0, 0]
+    assert {"name": "MODE", "value": "fast"} in by_name["tool"]["environment"]
+    logs = client(local_cloud, "logs")
+    assert log_lines(logs, by_name["stage-out"]["logStreamName"]) == ["HELLO"]
+    assert log_lines(logs, by_name["tool"]["logStreamName"]) == ["tool-ran"]
+    attempt = done["attempts"][0]["taskProperties"][0]
+    assert sorted(c["name"] for c in attempt["containers"]) == ["stage-in", "stage-out", "tool"]
+
+
+def test_multi_container_job_fails_when_essential_container_fails(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    containers = [
+        {
+            "name": "main",
+            "image": "x",
+            "essential": True,
+            "command": ["sh", "-c", "exit 4"],
+            "resourceRequirements": resources(),
+        },
+        {
+            "name": "sidecar",
+            "image": "x",
+            "essential": False,
+            "command": ["sleep", "30"],
+            "resourceRequirements": resources(),
+        },
+    ]
+    arn = batch.register_job_definition(
+        jobDefinitionName="multi-fail",
+        type="container",
+        ecsProperties={"taskProperties": [{"containers": containers}]},
+    )["jobDefinitionArn"]
+    job = batch.submit_job(jobName="mf", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    done = wait(batch, job["jobId"], timeout=20)
+    assert done["status"] == "FAILED"
+    by_name = {c["name"]: c for c in done["ecsProperties"]["taskProperties"][0]["containers"]}
+    assert by_name["main"]["exitCode"] == 4
+    assert done["stoppedAt"] - done["startedAt"] < 15_000
