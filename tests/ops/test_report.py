@@ -1,0 +1,104 @@
+"""Loading a run from S3 + DescribeJobs, per-rule aggregation, cost estimate and text summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.ops.cost import FAMILIES, SPOT_FACTOR, job_cost_usd
+from snakemake_executor_awsbatch.ops.report import render_text
+from snakemake_executor_awsbatch.ops.report_html import render_html
+from snakemake_executor_awsbatch.ops.runload import load_run, rule_from_dir, task_prefixes
+
+from .runfixture import RUN, describe, write_run
+
+
+@pytest.fixture()
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A moto S3 client with the two-rule run written."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        write_run(client)
+        yield client
+
+
+def test_rule_names_come_from_task_directories() -> None:
+    assert rule_from_dir("bwa_map-12-0a1b2c3d") == "bwa_map"
+    assert rule_from_dir("align_reads-0a1b2c3d") == "align_reads"
+    assert rule_from_dir("plain") == "plain"
+
+
+def test_nested_spec_files_are_not_tasks() -> None:
+    keys = ["r/a-1-0a1b2c3d/spec.json", "r/a-1-0a1b2c3d/outdir/spec.json", "r/b-0a1b2c3d/spec.json"]
+    assert task_prefixes(keys, "r/") == ["a-1-0a1b2c3d", "b-0a1b2c3d"]
+
+
+def test_run_loads_tasks_rules_and_retries(s3: Any) -> None:
+    report = load_run(s3, RUN, describe)
+    assert [t.rule for t in report.tasks] == ["bwa_map", "bwa_map", "call", "never-ran"]
+    by_rule = {r.rule: r for r in report.rules}
+    bwa = by_rule["bwa_map"]
+    assert (bwa.jobs, bwa.failed, bwa.retries) == (2, 0, 1)
+    assert bwa.peak_memory_mib == 1800.0
+    assert bwa.requested_memory_mib == 4096
+    assert bwa.suggested_memory_mib == 2304  # 1800 * 1.2 = 2160, rounded up to 256 MiB
+    assert bwa.bytes_in == 120_000_000
+    # Run time counts every attempt: 120 s + (54 s reclaimed + 120 s).
+    assert bwa.run_seconds == pytest.approx(294.0)
+    call = by_rule["call"]
+    assert (call.jobs, call.failed, call.retries) == (1, 1, 0)
+    assert any("never-ran-4-3a1b2c3d: no report.json" in n for n in report.notes)
+
+
+def test_cost_is_spot_priced_share_of_the_instance(s3: Any) -> None:
+    report = load_run(s3, RUN, describe)
+    task = next(t for t in report.tasks if t.job_id == "job-map-1")
+    # 2 vCPUs and 4 GiB on r6i (8 GiB per vCPU): the vCPUs dominate; 120 s at the spot price.
+    expected = 120 / 3600 * 2 * FAMILIES["r6i"].usd_per_vcpu_hour * SPOT_FACTOR
+    assert task.cost_usd == pytest.approx(expected)
+    assert report.cost_usd == pytest.approx(sum(r.cost_usd for r in report.rules))
+
+
+def test_memory_heavy_job_pays_for_the_vcpus_it_blocks() -> None:
+    light = job_cost_usd(vcpus=1, memory_mib=2048, seconds=3600, instance_type="c6i", spot=False)
+    heavy = job_cost_usd(vcpus=1, memory_mib=16384, seconds=3600, instance_type="c6i", spot=False)
+    assert light == pytest.approx(FAMILIES["c6i"].usd_per_vcpu_hour)
+    assert heavy == pytest.approx(8 * FAMILIES["c6i"].usd_per_vcpu_hour)
+
+
+def test_without_describe_jobs_times_come_from_reports(s3: Any) -> None:
+    report = load_run(s3, RUN, describe=None)
+    task = next(t for t in report.tasks if t.job_id == "job-map-2")
+    assert len(task.attempts) == 1
+    assert task.attempts[0].seconds == pytest.approx(100.0)
+    assert task.status == "SUCCEEDED"
+
+
+def test_text_summary_lists_rules_retries_and_estimate(s3: Any) -> None:
+    text = render_text(load_run(s3, RUN, describe))
+    lines = text.splitlines()
+    assert lines[0] == f"run {RUN}: 4 task(s)"
+    assert any(line.startswith("bwa_map ") and " 2304M " in line for line in lines)
+    assert "retry: bwa_map job-map-2 attempt 1: Host EC2 (instance i-0abc) terminated." in lines
+    assert "ESTIMATE" in text
+
+
+def test_html_is_self_contained_with_timeline(s3: Any) -> None:
+    html = render_html(load_run(s3, RUN, describe))
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert html.count("<rect") >= 4 + 3  # attempts + queued bars + memory bars
+    assert "Host EC2 (instance i-0abc) terminated." in html
+
+
+def test_empty_prefix_is_a_user_error(s3: Any) -> None:
+    with pytest.raises(UserError, match="No tasks"):
+        load_run(s3, "s3://runs-bucket/nothing-here", describe)
