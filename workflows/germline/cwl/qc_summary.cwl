@@ -8,13 +8,13 @@ requirements:
   ResourceRequirement:
     coresMin: 1
     ramMin: 500
-baseCommand: [bash]
+baseCommand: [python3]
 inputs:
   script:
     type: File
     default:
       class: File
-      location: ../scripts/qc_summary.sh
+      location: ../scripts/qc_summary.py
     inputBinding: {position: 0}
   sample:
     type: string
@@ -34,7 +34,9 @@ inputs:
   vcf:
     type: File
     inputBinding: {position: 6}
-stdout: $(inputs.sample).qc.tsv
+arguments:
+  - {position: 7, valueFrom: $(inputs.sample).qc.tsv}
 outputs:
   summary:
-    type: stdout
+    type: File
+    outputBinding: {glob: $(inputs.sample).qc.tsv}

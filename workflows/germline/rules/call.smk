@@ -148,10 +148,7 @@ rule qc_summary:
         vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
     output:
         f"{OUTDIR}/{{sample}}/{{sample}}.qc.tsv",
-    params:
-        script=workflow.source_path("../scripts/qc_summary.sh"),
     resources:
         mem_mb=500,
-    shell:
-        "bash {params.script} {wildcards.sample} {input.fastp} {input.markdup} {input.flagstat}"
-        " {input.mosdepth} {input.vcf} > {output}"
+    script:
+        "../scripts/qc_summary.py"

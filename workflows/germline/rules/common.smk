@@ -58,17 +58,25 @@ def load_table(key, columns):
             )
         for column in columns[1:]:
             item = str(row[column]).strip()
-            if "://" in item:
-                item = storage(item)
-            elif not os.path.isabs(item):
+            if "://" not in item and not os.path.isabs(item):
                 item = os.path.normpath(os.path.join(base, item))
-            row[column] = item
+            row[column] = source_file(item)
     return rows
 
 
+# local_inputs: true -> input files given as local paths are read in place (made absolute and
+# flagged local()) instead of through the default storage provider. Only right when every job
+# sees the submitting machine's file system: the local cloud, or a shared file system.
+LOCAL_INPUTS = str(config.get("local_inputs", False)).lower() in ("true", "yes", "1")
+
+
 def source_file(path):
-    """An input path as Snakemake should see it: URIs (s3://...) go through storage()."""
-    return storage(path) if "://" in path else path
+    """An input path as Snakemake should see it: URIs go through storage(), local paths as set."""
+    if "://" in path:
+        return storage(path)
+    if LOCAL_INPUTS:
+        return local(os.path.abspath(path))
+    return path
 
 
 OUTDIR = str(config.get("outdir", "results")).rstrip("/")
@@ -98,7 +106,12 @@ else:
     raise WorkflowConfigError(
         f"config key 'reference_indexed' is {_indexed!r}: set it to auto, true or false."
     )
-REF = REF_SOURCE if REF_PREBUILT else "reference/genome.fa"
+if REF_PREBUILT and LOCAL_INPUTS:
+    REF = os.path.abspath(REF_SOURCE)
+elif REF_PREBUILT:
+    REF = REF_SOURCE
+else:
+    REF = "reference/genome.fa"
 
 
 def ref_files(wildcards=None):
