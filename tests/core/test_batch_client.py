@@ -180,9 +180,8 @@ def test_rate_limiter_paces_calls(clock: FakeClock) -> None:
 
 def test_only_throttling_and_server_errors_are_retryable() -> None:
     def err(code: str, status: int) -> ClientError:
-        return ClientError(
-            {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
-        )
+        response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(response, "Op")
 
     assert is_retryable(err("SlowDown", 503))
     assert is_retryable(err("Whatever", 502))

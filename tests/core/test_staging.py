@@ -138,7 +138,7 @@ def test_missing_required_output_and_glob(s3: Any, bucket: str, tmp_path: Path) 
     _write(tmp_path / "a.vcf", 10)
     _write(tmp_path / "b.vcf", 20)
     with S3Stager(s3, SMALL) as stager:
-        with pytest.raises(StagingError, match="output result.txt was not created"):
+        with pytest.raises(StagingError, match=r"output result\.txt was not created"):
             stager.stage_out(
                 (StagedFile(s3_uri=f"s3://{bucket}/r", path="result.txt"),), str(tmp_path)
             )

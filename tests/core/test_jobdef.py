@@ -1,0 +1,232 @@
+"""TaskSpec -> RegisterJobDefinition/SubmitJob with no network, shapes checked against botocore's
+Batch model (Stubber validates every stubbed request), resources normalised, limits enforced."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.jobdef import (
+    LAUNCHER_COMMAND,
+    job_definition_request,
+    job_name,
+    submit_request,
+)
+from snakemake_executor_awsbatch.resources import gpus_from, memory_mib, normalise
+from snakemake_executor_awsbatch.taskspec import (
+    EfsMount,
+    LaunchSpec,
+    Platform,
+    RetryPolicy,
+    StagingManifest,
+    TaskSpec,
+)
+
+ROLE = "arn:aws:iam::123456789012:role/exec"
+
+
+def spec(**kw: Any) -> TaskSpec:
+    launch = LaunchSpec(staging=StagingManifest(prefix="s3://bkt/run/t1"), shell="echo hi")
+    base: dict[str, Any] = {
+        "name": "align/s1",
+        "image": "repo/tools:1",
+        "queue": "q",
+        "launch": launch,
+    }
+    return TaskSpec(**{**base, **kw})
+
+
+def _validate(op: str, request: dict[str, Any], response: dict[str, Any]) -> None:
+    """Send a request through a Stubber: botocore rejects anything off the service model."""
+    client = boto3.client(
+        "batch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(client) as stubber:
+        stubber.add_response(op, response, request)
+        getattr(client, op)(**request)
+
+
+def test_job_definition_runs_the_launcher_and_validates() -> None:
+    s = spec(
+        mounts=(
+            EfsMount(file_system_id="fs-1234", container_path="/refs"),
+            EfsMount(
+                file_system_id="fs-1234",
+                container_path="/scratch",
+                read_only=False,
+                access_point_id="fsap-1",
+                iam_auth=True,
+            ),
+        ),
+        job_role_arn="arn:aws:iam::123456789012:role/job",
+    )
+    request = job_definition_request(s)
+    props = request["containerProperties"]
+    assert props["command"] == list(LAUNCHER_COMMAND)
+    assert props["mountPoints"][0] == {
+        "containerPath": "/refs",
+        "sourceVolume": s.mounts[0].volume_name,
+        "readOnly": True,
+    }
+    ap = props["volumes"][1]["efsVolumeConfiguration"]
+    assert ap["transitEncryption"] == "ENABLED" and "rootDirectory" not in ap
+    assert ap["authorizationConfig"] == {"accessPointId": "fsap-1", "iam": "ENABLED"}
+    name = request["jobDefinitionName"]
+    _validate(
+        "register_job_definition",
+        request,
+        {"jobDefinitionName": name, "jobDefinitionArn": f"arn:x:{name}:1", "revision": 1},
+    )
+
+
+def test_job_definition_name_is_a_content_hash() -> None:
+    a = job_definition_request(spec())
+    # Per-job values do not change the definition: it is reused across jobs and runs.
+    b = job_definition_request(spec(name="other", vcpus=8, memory_mib=9000, queue="q2"))
+    c = job_definition_request(spec(image="repo/tools:2"))
+    assert a["jobDefinitionName"] == b["jobDefinitionName"]
+    assert a["jobDefinitionName"] != c["jobDefinitionName"]
+
+
+def test_submit_request_carries_a_pointer_and_resources_only() -> None:
+    s = spec(
+        vcpus=2.5,
+        memory_mib=3000,
+        gpus=1,
+        timeout_seconds=10,
+        retry=RetryPolicy(spot_retries=2),
+        tags={"project": "germline"},
+        depends_on=("j1", "j2"),
+        launch=LaunchSpec(staging=StagingManifest(prefix="s3://bkt/run/t1"), shell="x" * 50_000),
+    )
+    request = submit_request(s, "awsbatch-abc:3", environment={"LOG_LEVEL": "debug"})
+    assert request["parameters"] == {"taskspec": "s3://bkt/run/t1/spec.json"}
+    assert request["containerOverrides"] == {
+        "resourceRequirements": [
+            {"type": "VCPU", "value": "3"},
+            {"type": "MEMORY", "value": "3000"},
+            {"type": "GPU", "value": "1"},
+        ],
+        "environment": [{"name": "LOG_LEVEL", "value": "debug"}],
+    }
+    assert "xxxx" not in json.dumps(request)  # the 50 kB payload travels through S3 only
+    assert request["timeout"] == {"attemptDurationSeconds": 60}
+    assert request["retryStrategy"] == {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+    assert request["dependsOn"] == [{"jobId": "j1"}, {"jobId": "j2"}]
+    assert request["jobName"] == "align_s1"
+    _validate("submit_job", request, {"jobName": "align_s1", "jobId": "id-1"})
+
+
+def test_user_job_definition_is_used_as_is() -> None:
+    request = submit_request(spec(job_definition="mine:7"), "mine:7")
+    assert request["jobDefinition"] == "mine:7"
+    assert request["containerOverrides"]["command"] == [
+        *LAUNCHER_COMMAND[:-1],
+        "s3://bkt/run/t1/spec.json",
+    ]
+
+
+def test_retry_policies() -> None:
+    assert "retryStrategy" not in submit_request(spec(), "d")
+    anyf = submit_request(spec(retry=RetryPolicy(attempts=4, retry_on_any_failure=True)), "d")
+    assert anyf["retryStrategy"] == {"attempts": 4}
+    capped = submit_request(spec(retry=RetryPolicy(spot_retries=30)), "d")
+    assert capped["retryStrategy"]["attempts"] == 10
+
+
+def test_fargate_is_snapped_and_validates() -> None:
+    s = spec(platform=Platform.FARGATE, execution_role_arn=ROLE, vcpus=3, memory_mib=5000)
+    request = submit_request(s, "d")
+    assert request["containerOverrides"]["resourceRequirements"] == [
+        {"type": "VCPU", "value": "4"},
+        {"type": "MEMORY", "value": "8192"},
+    ]
+    jd = job_definition_request(replace(s, ephemeral_storage_gib=500))
+    assert jd["platformCapabilities"] == ["FARGATE"]
+    assert jd["containerProperties"]["ephemeralStorage"] == {"sizeInGiB": 200}
+    name = jd["jobDefinitionName"]
+    _validate(
+        "register_job_definition",
+        jd,
+        {"jobDefinitionName": name, "jobDefinitionArn": f"arn:x:{name}:1", "revision": 1},
+    )
+
+
+def test_resource_normalisation() -> None:
+    assert memory_mib(mem_mb=1000) == 954  # 10^9 bytes in MiB, rounded up
+    assert memory_mib(mem_mib=1000, mem_mb=5) == 1000
+    assert memory_mib() == 2048
+    assert normalise(0.1, 100, 0, Platform.FARGATE).memory_mib == 512
+    assert normalise(0.5, 4097, 0, Platform.FARGATE).vcpus == 1.0
+    assert normalise(8, 62000, 0, Platform.FARGATE).vcpus == 16.0
+    assert normalise(1.2, 1, 2, Platform.EC2).requirements() == [
+        {"type": "VCPU", "value": "2"},
+        {"type": "MEMORY", "value": "4"},
+        {"type": "GPU", "value": "2"},
+    ]
+    assert gpus_from({"nvidia_gpu": "2"}) == 2 and gpus_from({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"platform": Platform.FARGATE, "execution_role_arn": ROLE, "vcpus": 32},
+            "larger than any Fargate",
+        ),
+        ({"platform": Platform.FARGATE, "execution_role_arn": ROLE, "gpus": 1}, "no GPUs"),
+        ({"depends_on": tuple(f"j{i}" for i in range(21))}, "over Batch's 20"),
+        ({"tags": {f"k{i}": "v" for i in range(51)}}, "at most 50"),
+        ({"tags": {"aws:x": "v"}}, "tag key"),
+        ({"vcpus": 0}, "not positive"),
+    ],
+)
+def test_submit_errors_are_user_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        submit_request(spec(**kwargs), "d")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"platform": Platform.FARGATE}, "execution role"),
+        ({"image": ""}, "no container image"),
+        ({"mounts": (EfsMount("fs-1", "refs"),)}, "not absolute"),
+        ({"mounts": (EfsMount("fs-1", "/r"), EfsMount("fs-2", "/r"))}, "share the path"),
+        (
+            {"mounts": (EfsMount("fs-1", "/r", root_directory="/x", access_point_id="fsap-1"),)},
+            "access point",
+        ),
+        (
+            {"mounts": (EfsMount("fs-1", "/r", access_point_id="fsap-1", iam_auth=True),)},
+            "no job role",
+        ),
+    ],
+)
+def test_job_definition_errors_are_user_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        job_definition_request(spec(**kwargs))
+
+
+def test_overrides_over_8192_characters_never_reach_the_api() -> None:
+    env = {f"V{i}": "x" * 100 for i in range(80)}
+    with pytest.raises(UserError, match="8,192"):
+        submit_request(spec(), "d", environment=env)
+
+
+def test_job_names() -> None:
+    assert job_name("rule:bwa.mem/3") == "rule_bwa_mem_3"
+    assert job_name("_x") == "j_x"
+    assert len(job_name("a" * 300)) == 128
