@@ -125,6 +125,7 @@ class MemoryWatcher:
     def __init__(self, interval: float = 0.1) -> None:
         self._interval = interval
         self._watched: dict[int, tuple[int, Callable[[], None]]] = {}
+        self._over: set[int] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = False
@@ -141,6 +142,7 @@ class MemoryWatcher:
         """Stop watching a group."""
         with self._lock:
             self._watched.pop(pgid, None)
+            self._over.discard(pgid)
 
     def stop(self) -> None:
         """Stop the sampling thread."""
@@ -160,9 +162,16 @@ class MemoryWatcher:
             exceeded: list[Callable[[], None]] = []
             with self._lock:
                 for pgid, (limit, callback) in list(self._watched.items()):
-                    if usage.get(pgid, 0) > limit:
+                    if usage.get(pgid, 0) <= limit:
+                        self._over.discard(pgid)
+                    elif pgid not in self._over:
+                        # A child between fork and exec still shows its parent's memory (this
+                        # whole server): only a second sample over the limit counts.
+                        self._over.add(pgid)
+                    else:
                         exceeded.append(callback)
                         del self._watched[pgid]
+                        self._over.discard(pgid)
             for callback in exceeded:
                 callback()
             self._wake.wait(self._interval)
