@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.localcloud import s3snapshot
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi, Environment
@@ -137,11 +139,7 @@ class LocalCloud:
 
     def start(self) -> None:
         """Bring up moto's services, the engine and the HTTP endpoint."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         if self._requested_state_dir is None:
@@ -173,7 +171,7 @@ class LocalCloud:
             self._port,
             _not_ready,  # replaced below, once the port (needed by jobs' env) is known
             threaded=True,
-            request_handler=_quiet_handler(MotoRequestHandler),
+            request_handler=_QuietHandler,
         )
         self._port = int(self._server.server_address[1])
         host = HostContext(
@@ -262,14 +260,11 @@ class LocalCloud:
         return env
 
 
-def _quiet_handler(base: Any) -> Any:
+class _QuietHandler(MotoRequestHandler):
     """Moto's request handler without a stderr line per request (the call log has them)."""
 
-    class Quiet(base):  # type: ignore[misc, valid-type]
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    return Quiet
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Log nothing."""
 
 
 def _not_ready(environ: dict[str, Any], start_response: Any) -> list[bytes]:
