@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
@@ -23,6 +22,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import CommonSettings
 
 from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.local_mode import copy_outputs
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.s3uri import join_s3_uri, parse_s3_uri
@@ -187,7 +187,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
                 else:
                     self._report_failure(info, state)
 
-    def _fallback(self, info: SubmittedJobInfo, state: Any) -> SubmittedJobInfo | None:
+    def _fallback(self, info: SubmittedJobInfo, state: JobState) -> SubmittedJobInfo | None:
         """Resubmit a job whose spot retries were used up by reclaims to the on-demand queue."""
         spec: TaskSpec | None = (info.aux or {}).get("spec")
         fallback = self.config.fallback_queue
@@ -208,18 +208,23 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         )
         return SubmittedJobInfo(job=info.job, external_jobid=job_id, aux={"spec": moved})
 
-    def _report_failure(self, info: SubmittedJobInfo, state: Any) -> None:
-        lines = self._fetch_log(state)
+    def _report_failure(self, info: SubmittedJobInfo, state: JobState) -> None:
+        lines = self._fetch_log(state, (info.aux or {}).get("spec"))
         log_path = self._save_log(info, lines)
-        msg = state.explain()
+        msg = state.explain() + "\n"
         tail = lines[-self.config.log_lines :] if self.config.log_lines else []
         if tail:
-            msg += f"\nLast {len(tail)} line(s) of the job's log:\n" + "\n".join(tail) + "\n"
+            msg += f"Last {len(tail)} line(s) of the job's log:\n" + "\n".join(tail) + "\n"
         self.report_job_error(info, msg=msg, aux_logs=[str(log_path)])
 
-    def _fetch_log(self, state: Any) -> list[str]:
+    def _fetch_log(self, state: JobState, spec: TaskSpec | None) -> list[str]:
+        # CloudWatch first (what Batch shows); the launcher's copy in S3 when the job never got
+        # a log stream, e.g. when it failed before its container started.
         try:
-            return list(self.submitter.fetch_log(state))
+            lines = list(self.submitter.fetch_log(state))
+            if not lines and spec is not None:
+                lines = list(self.submitter.fetch_task_log(spec))
+            return lines
         except Exception as err:  # the failure report matters more than its log
             return [f"(the job's log could not be read: {err})"]
 

@@ -32,7 +32,7 @@ def _meta(help_text: str, **extra: object) -> dict[str, object]:
 
 
 @dataclass
-class ExecutorSettings(ExecutorSettingsBase):
+class ExecutorSettings(ExecutorSettingsBase):  # type: ignore[misc]
     """The `--awsbatch-*` settings (each also readable from `SNAKEMAKE_AWSBATCH_<NAME>`)."""
 
     region: Optional[str] = field(  # noqa: UP045
@@ -105,6 +105,13 @@ class ExecutorSettings(ExecutorSettingsBase):
             "<default-storage-prefix>/.awsbatch)."
         ),
     )
+    min_memory_mib: int = field(
+        default=1024,
+        metadata=_meta(
+            "Smallest memory a job gets, in MiB: the container also runs Snakemake and the "
+            "launcher (a few hundred MiB), so a rule asking for less still gets this much."
+        ),
+    )
     log_lines: int = field(
         default=30,
         metadata=_meta(
@@ -164,6 +171,7 @@ class BatchConfig:
     spot_retries: int = 2
     fallback_queue: str | None = None
     staging_prefix: str | None = None
+    min_memory_mib: int = 1024
     log_lines: int = 30
     local: bool = False
     max_calls_per_second: float = 20.0
@@ -230,6 +238,8 @@ def resolve(settings: ExecutorSettings) -> BatchConfig:
             f"--awsbatch-spot-retries {settings.spot_retries} is outside 0..9 "
             "(Batch allows 10 attempts); pick a value in that range."
         )
+    if settings.min_memory_mib < 4:
+        raise UserError("--awsbatch-min-memory-mib is below Batch's 4 MiB; give e.g. 1024.")
     if settings.log_lines < 0:
         raise UserError("--awsbatch-log-lines is negative; give 0 or more.")
     if settings.max_calls_per_second <= 0:
@@ -257,6 +267,7 @@ def resolve(settings: ExecutorSettings) -> BatchConfig:
         spot_retries=settings.spot_retries,
         fallback_queue=settings.fallback_queue,
         staging_prefix=settings.staging_prefix,
+        min_memory_mib=settings.min_memory_mib,
         log_lines=settings.log_lines,
         local=settings.local,
         max_calls_per_second=settings.max_calls_per_second,

@@ -111,7 +111,7 @@ def task_spec(
     vcpus = max(float(job.threads), cores or 0.0, 1.0)
     mem_mib = _number(res, "mem_mib")
     mem_mb = _number(res, "mem_mb")
-    memory = memory_mib(mem_mb=mem_mb, mem_mib=mem_mib)
+    memory = max(memory_mib(mem_mb=mem_mb, mem_mib=mem_mib), config.min_memory_mib)
     sized = normalise(vcpus, memory, gpus_from(res), platform)
     spot_retries = config.spot_retries
     if job.preemptible and preemptible_retries is not None:

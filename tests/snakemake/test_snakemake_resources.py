@@ -11,7 +11,9 @@ from snakemake_executor_awsbatch.settings import BatchConfig
 from snakemake_executor_awsbatch.snakemake_resources import JobResources, batch_job_name, task_spec
 from snakemake_executor_awsbatch.taskspec import LaunchSpec, Platform, StagingManifest
 
-CONFIG = BatchConfig(queue="q-default", image="img:1", tags=MappingProxyType({"team": "x"}))
+CONFIG = BatchConfig(
+    queue="q-default", image="img:1", tags=MappingProxyType({"team": "x"}), min_memory_mib=256
+)
 LAUNCH = LaunchSpec(staging=StagingManifest(prefix="s3://b/p/job"), shell="true")
 
 
@@ -36,6 +38,10 @@ def test_mem_mib_wins_and_short_runtime_is_raised_to_batch_minimum() -> None:
     spec = task_spec(_job(mem_mb=99999, mem_mib=512, runtime=0.5), CONFIG, LAUNCH)
     assert spec.memory_mib == 512
     assert spec.timeout_seconds == 60
+
+
+def test_memory_floor_covers_snakemake_inside_the_job() -> None:
+    assert task_spec(_job(mem_mb=5), CONFIG, LAUNCH).memory_mib == 256
 
 
 def test_group_cores_raise_vcpus() -> None:
