@@ -39,7 +39,7 @@ rule bwa_mem:
     output:
         temp("aligned/{sample}.sorted.bam"),
     params:
-        ref=REF,
+        ref=ref_path,
         rg=r"@RG\tID:{sample}\tSM:{sample}\tLB:{sample}\tPL:ILLUMINA",
     log:
         "logs/bwa_mem/{sample}.log",
@@ -50,7 +50,7 @@ rule bwa_mem:
     shell:
         "(bwa mem -t {threads} -R '{params.rg}' {params.ref} {input.r1} {input.r2}"
         " | samtools fixmate -m -u - -"
-        " | samtools sort -@ {threads} -m 500M -T aligned/{wildcards.sample}.tmp -o {output} -)"
+        " | samtools sort -@ {threads} -m 500M -T {output}.tmp -o {output} -)"
         " > {log} 2>&1"
 
 
@@ -79,6 +79,8 @@ rule bam_qc:
         flagstat="qc/{sample}/{sample}.flagstat.txt",
         stats="qc/{sample}/{sample}.stats.txt",
         mosdepth="qc/{sample}/{sample}.mosdepth.summary.txt",
+    params:
+        prefix=lambda wildcards, output: output.mosdepth[: -len(".mosdepth.summary.txt")],
     log:
         "logs/bam_qc/{sample}.log",
     threads: THREADS
@@ -87,5 +89,5 @@ rule bam_qc:
     shell:
         "(samtools flagstat -@ {threads} {input.bam} > {output.flagstat}"
         " && samtools stats -@ {threads} {input.bam} > {output.stats}"
-        " && mosdepth -n -x -t {threads} qc/{wildcards.sample}/{wildcards.sample} {input.bam}"
-        " && rm -f qc/{wildcards.sample}/{wildcards.sample}.mosdepth.global.dist.txt) > {log} 2>&1"
+        " && mosdepth -n -x -t {threads} {params.prefix} {input.bam}"
+        " && rm -f {params.prefix}.mosdepth.global.dist.txt) > {log} 2>&1"

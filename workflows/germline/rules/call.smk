@@ -21,7 +21,7 @@ rule call_bcftools:
     output:
         temp("calls/{sample}/bcftools.chunk_{i}.vcf.gz"),
     params:
-        ref=REF,
+        ref=ref_path,
     log:
         "logs/call_bcftools/{sample}.{i}.log",
     resources:
@@ -40,7 +40,7 @@ rule call_freebayes:
     output:
         temp("calls/{sample}/freebayes.chunk_{i}.vcf.gz"),
     params:
-        ref=REF,
+        ref=ref_path,
     log:
         "logs/call_freebayes/{sample}.{i}.log",
     resources:
@@ -60,7 +60,7 @@ rule gather_calls:
     wildcard_constraints:
         caller="bcftools|freebayes",
     params:
-        ref=REF,
+        ref=ref_path,
     log:
         "logs/gather_calls/{sample}.{caller}.log",
     resources:
@@ -69,10 +69,10 @@ rule gather_calls:
     # left-align and a sort follow because atomised indels can move.
     shell:
         "(bcftools concat -Ou {input.chunks}"
-        " | bcftools sort -Ou -T calls/{wildcards.sample}/sort.{wildcards.caller}"
+        " | bcftools sort -Ou -T {output.vcf}.sort1"
         " | bcftools norm -f {params.ref} -m -any -Ou"
         " | bcftools norm -f {params.ref} -a --atom-overlaps . -Ou"
-        " | bcftools sort -Ou -T calls/{wildcards.sample}/sort2.{wildcards.caller}"
+        " | bcftools sort -Ou -T {output.vcf}.sort2"
         " | bcftools norm -d exact -Oz -o {output.vcf}"
         " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
 
@@ -88,7 +88,7 @@ rule combine_calls:
     params:
         mode=COMBINE,
         single_qual=SINGLE_MIN_QUAL,
-        tmp="calls/{sample}/isec",
+        tmp=lambda wildcards, output: f"{output[0]}.isec",
     log:
         "logs/combine_calls/{sample}.log",
     resources:

@@ -124,6 +124,16 @@ def ref_files(wildcards=None):
     return files
 
 
+def ref_path(wildcards, input):
+    """The reference FASTA where this job sees it.
+
+    With a default storage provider an input's local path differs from its name (Snakemake
+    retrieves it under .snakemake/storage/), so commands must take paths from `input`, never
+    rebuild them; a mounted reference is not an input and keeps its configured path.
+    """
+    return input.fasta if "fasta" in input.keys() else REF
+
+
 if not REF_PREBUILT:
 
     rule reference_index:
@@ -147,14 +157,15 @@ rule split_regions:
     output:
         expand("regions/chunk_{i}.bed", i=range(SCATTER)),
     params:
-        fai=REF + ".fai",
+        ref=ref_path,
+        prefix=lambda wildcards, output: output[0][: -len("0.bed")],
         n=SCATTER,
     resources:
         mem_mb=500,
     # Equal-length pieces of the genome in order, one BED per chunk; a piece may span contigs.
     shell:
         """
-        awk -v n={params.n} -v prefix=regions/chunk_ 'BEGIN {{ OFS = "\\t" }}
+        awk -v n={params.n} -v prefix={params.prefix} 'BEGIN {{ OFS = "\\t" }}
         {{ name[NR] = $1; len[NR] = $2; total += $2 }}
         END {{
           size = int((total + n - 1) / n); chunk = 0; used = 0
@@ -168,5 +179,5 @@ rule split_regions:
             }}
           }}
           for (k = 0; k < n; k++) printf "" >> (prefix k ".bed")
-        }}' {params.fai}
+        }}' {params.ref}.fai
         """
