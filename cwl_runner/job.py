@@ -131,16 +131,17 @@ class AwsBatchJob(CommandLineJob):
         req, _ = self.builder.get_requirement("WorkReuse")
         return req is None or bool(req.get("enableReuse", True))
 
-    def _exit_code(self, state: Any) -> int | None:
+    def _exit_code(self, _state: Any) -> int | None:
+        """The payload's exit code, or None when the job failed around it (staging, limits)."""
         report = self.session.backend.fetch_report(self.task_spec)
         if report is not None:
-            for key in ("exit_code", "exitCode", "returncode"):
-                value = report.get(key)
-                if isinstance(value, int):
-                    return value
-        code = getattr(state, "exit_code", None)
-        if isinstance(code, int):
-            return code
+            if str(report.get("status", "")) not in ("succeeded", "payload_failed"):
+                _logger.warning("[job %s] %s", self.name, report.get("error") or report)
+                return None
+            code = report.get("payload_exit_code")
+            if isinstance(code, int):
+                return code
+        # No report: the launcher never finished (killed, out of memory, never started).
         return None
 
     def _status_for(self, rcode: int | None) -> str:

@@ -9,7 +9,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import boto3
@@ -128,8 +128,15 @@ def _backend(settings: RunnerSettings) -> BatchBackend:
     return backend
 
 
-def run(argv: Sequence[str], stdout: Any = None, stderr: Any = None) -> int:
-    """Run cwl-awsbatch with `argv` (without the program name); return the exit code."""
+def run(
+    argv: Sequence[str],
+    stdout: Any = None,
+    stderr: Any = None,
+    backend_factory: Callable[[RunnerSettings], BatchBackend] | None = None,
+) -> int:
+    """Run cwl-awsbatch with `argv` (without the program name); return the exit code.
+
+    `backend_factory` replaces the Batch submitter (tests use it to observe submissions)."""
     err = stderr or sys.stderr
     own, rest = _own_parser().parse_known_args(list(argv))
     cwl_args = arg_parser().parse_args(rest)
@@ -143,7 +150,7 @@ def run(argv: Sequence[str], stdout: Any = None, stderr: Any = None) -> int:
             store = S3Store(client, settings.s3_root)
             if own.local:
                 store.ensure_bucket(parse_s3_uri(settings.s3_root)[0], settings.region)
-            session = RunSession(settings, store, _backend(settings))
+            session = RunSession(settings, store, (backend_factory or _backend)(settings))
             loading = LoadingContext(vars(cwl_args))
             loading.construct_tool_object = make_tool_factory(session)
             runtime = RuntimeContext(vars(cwl_args))
