@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from snakemake_executor_awsbatch.localcloud import cli as local_cli
+from snakemake_executor_awsbatch.ops import cli as ops_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     local_cli.add_parser(subparsers)
+    ops_cli.add_parser(subparsers)
     return parser
 
 

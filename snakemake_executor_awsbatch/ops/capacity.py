@@ -59,12 +59,31 @@ def environment_fit(env: Mapping[str, Any], request: Request) -> Fit:
         f"--compute-resources maxvCpus={int(request.vcpus) + 1}` (SpotMaxVcpus/OnDemandMaxVcpus "
         "in infra/template.yaml)."
     )
+    local = _local_cloud_fit(env, request)
+    if local is not None:
+        return local
     if max_vcpus < request.vcpus:
         return Fit(False, f"maxvCpus {max_vcpus:g} < {request.vcpus:g} requested", raise_max)
     if kind.startswith("FARGATE"):
         return _fargate_fit(request)
     types = [str(t) for t in resources.get("instanceTypes", [])]
     return _instance_fit(types, request)
+
+
+def _local_cloud_fit(env: Mapping[str, Any], request: Request) -> Fit | None:
+    """The local cloud's one "instance" is the host share it was started with (in its tags)."""
+    tags = env.get("tags") or {}
+    if "localcloud:memoryMiB" not in tags:
+        return None
+    vcpus, memory = float(tags.get("localcloud:vcpus", 0)), int(tags["localcloud:memoryMiB"])
+    if request.vcpus <= vcpus and request.memory_mib <= memory:
+        return Fit(True, f"local cloud: {vcpus:g} vCPUs / {memory} MiB")
+    return Fit(
+        False,
+        f"local cloud has {vcpus:g} vCPUs / {memory} MiB, {request.describe()} requested",
+        f"restart it larger (`awsbatch local --vcpus {max(int(request.vcpus + 0.999), 1)} "
+        f"--memory {request.memory_mib}`) or lower the rule's threads/memory.",
+    )
 
 
 def _fargate_fit(request: Request) -> Fit:
