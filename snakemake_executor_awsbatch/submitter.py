@@ -30,7 +30,7 @@ from snakemake_executor_awsbatch.logs import read_log_stream
 from snakemake_executor_awsbatch.ratelimit import Pacer, RateLimiter, process_limiter
 from snakemake_executor_awsbatch.resources import normalise
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
-from snakemake_executor_awsbatch.secrets import check_env_names
+from snakemake_executor_awsbatch.secrets import check_env_names, check_no_secrets
 from snakemake_executor_awsbatch.taskspec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,9 @@ class BatchSubmitter:
         """Put the launch spec at its S3 URI (with the manifest's KMS key when set)."""
         staging = spec.launch.staging
         bucket, key = parse_s3_uri(staging.spec_uri)
+        body = spec.launch.to_json()
+        check_env_names(spec.launch.env, f"the environment of task {spec.name}")
+        check_no_secrets(json.loads(body), f"the task spec of {spec.name}")
         extra: dict[str, Any] = {}
         if staging.sse_kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": staging.sse_kms_key_id}
@@ -157,7 +160,7 @@ class BatchSubmitter:
             self.s3.put_object(
                 Bucket=bucket,
                 Key=key,
-                Body=spec.launch.to_json().encode(),
+                Body=body.encode(),
                 ContentType="application/json",
                 **extra,
             )

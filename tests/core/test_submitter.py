@@ -272,3 +272,15 @@ def test_instance_shapes() -> None:
     assert instance_shape("c6i.large") == (2, 4096)
     assert instance_shape("r5.xlarge") == (4, 32768)
     assert instance_shape("optimal") is None
+
+
+def test_spec_with_a_credential_is_never_uploaded(env: Any, bucket: str, s3: Any) -> None:
+    sub, _, _ = env
+    launch = LaunchSpec(
+        staging=StagingManifest(prefix=f"s3://{bucket}/run/leak"),
+        command=("tool", "--key", "AKIAIOSFODNN7EXAMPLE"),
+    )
+    leaky = TaskSpec(name="leak", image="img", queue="q", launch=launch)
+    with pytest.raises(UserError, match="contains an AWS credential"):
+        sub.submit(leaky)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="run/leak/")

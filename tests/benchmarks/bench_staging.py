@@ -1,0 +1,157 @@
+"""Staging throughput: our S3Stager against s5cmd and the AWS CLI, on the local cloud's S3.
+
+Stages out (upload) and in (download) one large file plus many small ones with each tool in the
+same run, against one local cloud started as a separate process (so the server does not share
+our interpreter). Prints one JSON line last: MiB/s for each tool and direction, and the ratios
+ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the download ratio).
+
+    .venv/bin/python tests/benchmarks/bench_staging.py [--big-mib 1024] [--small 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from snakemake_executor_awsbatch.staging import S3Stager, StagingSettings, s3_client
+
+BUCKET = "bench-staging"
+MIB = 1 << 20
+
+
+def start_cloud(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start `awsbatch local` in its own process; returns it and its endpoint."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake_executor_awsbatch.cli",
+            "local",
+            "--state-dir",
+            str(state_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+    raise RuntimeError("the local cloud did not start")
+
+
+def make_files(root: Path, big_mib: int, small: int, small_kib: int) -> int:
+    """One big file and `small` small ones; returns the total bytes."""
+    root.mkdir(parents=True)
+    block = os.urandom(MIB)
+    with open(root / "big.bin", "wb") as handle:
+        for i in range(big_mib):
+            handle.write(block[i % 997 :] + block[: i % 997])
+    for i in range(small):
+        (root / f"small-{i:04d}.dat").write_bytes(os.urandom(small_kib * 1024))
+    return sum(p.stat().st_size for p in root.iterdir())
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds taken by fn()."""
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def run(cmd: list[str], env: dict[str, str]) -> None:
+    """Run a transfer CLI, failing loudly."""
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    """Run the benchmark and print the JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--small-kib", type=int, default=64)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-staging-"))
+    proc, endpoint = start_cloud(work / "state")
+    try:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        os.environ.update({k: env[k] for k in env if k.startswith("AWS_")})
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        src = work / "src"
+        total = make_files(src, args.big_mib, args.small, args.small_kib)
+        names = sorted(p.name for p in src.iterdir())
+        s5cmd = str(Path(sys.executable).parent / "s5cmd")
+        aws = shutil.which("aws") or "aws"
+        aws_version = (
+            subprocess.run(
+                [aws, "--version"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            or "unknown"
+        )
+        results: dict[str, float] = {}
+
+        with S3Stager(s3_client(endpoint_url=endpoint), StagingSettings()) as stager:
+            up = [(str(src / n), f"s3://{BUCKET}/ours/{n}") for n in names]
+            down = [(f"s3://{BUCKET}/ours/{n}", str(work / "ours" / n)) for n in names]
+            results["ours_out"] = timed(lambda: stager.upload_files(up))
+            results["ours_in"] = timed(lambda: stager.download_files(down))
+
+        s5 = [s5cmd, "--endpoint-url", endpoint]
+        results["s5cmd_out"] = timed(
+            lambda: run([*s5, "cp", f"{src}/*", f"s3://{BUCKET}/s5/"], env)
+        )
+        results["s5cmd_in"] = timed(
+            lambda: run([*s5, "cp", f"s3://{BUCKET}/s5/*", f"{work / 's5'}/"], env)
+        )
+        cli = [aws, "s3", "cp", "--recursive", "--only-show-errors"]
+        results["aws_out"] = timed(lambda: run([*cli, str(src), f"s3://{BUCKET}/aws/"], env))
+        results["aws_in"] = timed(
+            lambda: run([*cli, f"s3://{BUCKET}/aws/", str(work / "aws")], env)
+        )
+
+        for tool in ("ours", "s5", "aws"):
+            got = sorted(p.name for p in (work / tool).iterdir())
+            assert got == names, f"{tool} did not bring every file back"
+        mibs = {f"{k}_mib_s": round(total / MIB / v, 1) for k, v in results.items()}
+        figures: dict[str, Any] = {
+            "benchmark": "staging",
+            "files": len(names),
+            "total_mib": round(total / MIB, 1),
+            **mibs,
+            "ratio_vs_s5cmd_in": round(results["s5cmd_in"] / results["ours_in"], 2),
+            "ratio_vs_s5cmd_out": round(results["s5cmd_out"] / results["ours_out"], 2),
+            "ratio_vs_aws_in": round(results["aws_in"] / results["ours_in"], 2),
+            "ratio_vs_aws_out": round(results["aws_out"] / results["ours_out"], 2),
+            "aws_cli": aws_version,
+            "checksums": "ours: CRC32C set and verified; s5cmd and aws: their defaults",
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
