@@ -9,7 +9,8 @@ import pytest
 
 from snakemake_executor_awsbatch.errors import UserError
 from workflows.tools.compare import compare_vcfs, main
-from workflows_tools.helpers import CONTIG, other_base, random_sequence, write_fasta, write_vcf
+
+from .helpers import CONTIG, other_base, random_sequence, write_fasta, write_vcf
 
 # A random sequence with a homopolymer run at 0-based 100..106 ("G" then six "A"), "C" after.
 SEQ = random_sequence(100, 11) + "GAAAAAAC" + random_sequence(300, 12)

@@ -9,7 +9,8 @@ import pytest
 
 from workflows.tools.read_support import ReadFilters, count_support, indel_span
 from workflows.tools.vcf_utils import Allele
-from workflows_tools.helpers import CONTIG, other_base, random_sequence, write_fasta
+
+from .helpers import CONTIG, other_base, random_sequence, write_fasta
 
 # 0-based: random 0..199, then G at 200, A at 201..206, C at 207, then random.
 SEQ = random_sequence(200, 21) + "GAAAAAAC" + random_sequence(200, 22)
