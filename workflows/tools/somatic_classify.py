@@ -152,6 +152,12 @@ def classify(
                     Classified(allele, Evidence(), Evidence(), 0.0, 0.0, 1.0, ("Complex",))
                 )
                 continue
+            for bam, path in ((tumor, tumor_bam), (normal, normal_bam)):
+                if allele.chrom not in bam.references:
+                    raise UserError(
+                        f"Contig {allele.chrom!r} of the candidates is not in {path}; align the "
+                        "reads to the same reference the candidates were called against."
+                    )
             seq = ref.sequence(allele.chrom)
             t_ev = count_support(tumor, allele, seq, thresholds.reads)
             n_ev = count_support(normal, allele, seq, thresholds.reads)

@@ -54,7 +54,13 @@ class Reference:
         if not path.is_file():
             raise UserError(f"Reference FASTA {path} does not exist; pass an existing --reference.")
         if not Path(f"{path}.fai").is_file():
-            pysam.faidx(str(path))
+            try:
+                pysam.faidx(str(path))
+            except (OSError, pysam.utils.SamtoolsError) as exc:
+                raise UserError(
+                    f"Reference FASTA {path} has no .fai index and none could be made ({exc}); "
+                    f"run `samtools faidx {path}` where the file is writable."
+                ) from exc
         self._fasta = pysam.FastaFile(str(path))
         self._name = ""
         self._seq = ""
