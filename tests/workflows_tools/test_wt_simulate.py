@@ -15,6 +15,8 @@ from snakemake_executor_awsbatch.errors import UserError
 from workflows.tools.simulate import DEFAULT_REFERENCE, SimParams, base_quality, main, simulate
 from workflows.tools.vcf_utils import revcomp
 
+from .helpers import random_sequence
+
 FLANK = 12
 
 
@@ -193,3 +195,25 @@ def test_bad_parameters_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--outdir", str(tmp_path), "--reference", str(tmp_path / "missing.fa")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert DEFAULT_REFERENCE.is_file()
+
+
+def test_every_contig_is_simulated_without_region_length(tmp_path: Path) -> None:
+    fasta = tmp_path / "two.fa"
+    fasta.write_text(
+        ">first\n" + random_sequence(6000, 1) + "\n>second\n" + random_sequence(3000, 2) + "\n"
+    )
+    out = tmp_path / "out"
+    report = simulate(
+        SimParams(
+            outdir=out, reference=fasta, normal_depth=10, tumor_depth=10,
+            germline_snv_rate=0.005, somatic_snvs=20, somatic_indels=4,
+        )
+    )  # fmt: skip
+    assert report["contigs"] == [
+        {"name": "first", "length": 6000},
+        {"name": "second", "length": 3000},
+    ]
+    chroms = {r.chrom for r in _records(out / "truth" / "germline.vcf.gz")}
+    chroms |= {r.chrom for r in _records(out / "truth" / "somatic.vcf.gz")}
+    assert chroms == {"first", "second"}
+    assert report["read_pairs"] == {"normal": 300, "tumor": 300}

@@ -103,3 +103,15 @@ def test_classifier_finds_somatic_and_rejects_germline(data: Path) -> None:
                 assert "NormalEvidence" in rec.filter, key
                 assert rec.samples["normal"]["AF"][0] > 0.2
     assert seen >= 0.9 * len(germline)
+
+
+def test_classifier_reports_a_missing_bam_index(data: Path, tmp_path: Path) -> None:
+    bam = tmp_path / "noindex.bam"
+    bam.write_bytes((data / "tumor.bam").read_bytes())
+    args = [
+        "--candidates", str(data / "candidates.vcf.gz"), "--tumor-bam", str(bam),
+        "--normal-bam", str(data / "normal.bam"), "--reference", str(data / "reference.fa"),
+        "--out", str(tmp_path / "x.vcf.gz"),
+    ]  # fmt: skip
+    assert classify_main(args) == 2
+    assert not (tmp_path / "x.vcf.gz").exists()
