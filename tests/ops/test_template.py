@@ -56,6 +56,14 @@ def test_bucket_blocks_public_access_and_tiers_by_data_type() -> None:
     alignment = rules["alignment-tiering"]
     assert [t["StorageClass"] for t in alignment["Transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
     assert "ExpirationInDays" not in alignment
+    scratch = rules["scratch-expiry"]
+    assert scratch["Prefix"] == "scratch/"
+    assert scratch["ExpirationInDays"] == {"Ref": "ScratchExpirationDays"}
+    # Only scratch/ expires by prefix: no rule may expire everything (an empty filter).
+    assert all(
+        "Prefix" in r or "TagFilters" in r or "AbortIncompleteMultipartUpload" in r
+        for r in rules.values()
+    )
     # VCFs have no rule: they stay in STANDARD.
     filters = [f["Value"] for r in rules.values() for f in r.get("TagFilters", [])]
     assert "variants" not in filters
