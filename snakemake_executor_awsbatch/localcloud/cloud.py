@@ -72,6 +72,8 @@ class LocalCloud:
         self._store: Store | None = None
         self._calls: CallLog | None = None
         self._started = False
+        self._efs_lock = threading.Lock()
+        self._efs_registered = False
 
     # ----- the interface others use ---------------------------------------------------------
 
@@ -152,7 +154,8 @@ class LocalCloud:
         self._store = store
         meta = store.load_meta()
         self._account_id = str(meta.get("account_id") or random.randrange(10**11, 10**12))
-        self._efs_id = self._ensure_efs(str(meta.get("efs_file_system_id") or ""))
+        self._efs_id = str(meta.get("efs_file_system_id") or f"fs-{random.getrandbits(32):08x}")
+        self.efs_root(self._efs_id).mkdir(parents=True, exist_ok=True)
         store.save_meta({"account_id": self._account_id, "efs_file_system_id": self._efs_id})
         s3snapshot.load(self._account_id, self._state_dir / "s3")
 
@@ -193,9 +196,14 @@ class LocalCloud:
         api = BatchApi(env, self._engine, JobDefinitions(store, self._account_id, self.region))
         self._calls = CallLog(self.api_calls_path)
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self._server.app = CloudApp(api, moto_app, self._account_id, chaos, self._calls)
+        self._server.app = CloudApp(
+            api, moto_app, self._account_id, chaos, self._calls, on_efs=self._ensure_moto_efs
+        )
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="localcloud-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="localcloud-http",
+            daemon=True,
         )
         self._thread.start()
         self._started = True
@@ -221,35 +229,37 @@ class LocalCloud:
 
     # ----- helpers --------------------------------------------------------------------------
 
-    def _ensure_efs(self, wanted: str) -> str:
-        """Create the default EFS file system in moto (keeping its id across restarts)."""
-        from moto.efs.models import efs_backends
+    def _ensure_moto_efs(self) -> None:
+        """Register the default file system in moto's EFS backend under its fixed id.
 
-        backend: Any = efs_backends[self._account_id][self.region]
-        if wanted and wanted in backend.file_systems_by_id:
-            self.efs_root(wanted).mkdir(parents=True, exist_ok=True)
-            return wanted
-        fs = backend.create_file_system(
-            creation_token=f"localcloud-{self._account_id}",
-            performance_mode="generalPurpose",
-            encrypted=True,
-            kms_key_id=None,
-            throughput_mode="elastic",
-            provisioned_throughput_in_mibps=None,
-            availability_zone_name=None,
-            backup=False,
-            tags=[{"Key": "Name", "Value": "localcloud-references"}],
-        )
-        if wanted and wanted != fs.file_system_id:
-            backend.file_systems_by_id.pop(fs.file_system_id)
-            old = fs.file_system_id
-            fs.file_system_id = wanted
-            if hasattr(fs, "file_system_arn"):
-                fs.file_system_arn = str(fs.file_system_arn).replace(old, wanted)
-            backend.file_systems_by_id[wanted] = fs
-        fs_id = str(fs.file_system_id)
-        self.efs_root(fs_id).mkdir(parents=True, exist_ok=True)
-        return fs_id
+        Done on the first EFS API call rather than at start: moto's EFS pulls in its EC2
+        backend, whose import costs seconds that most users of the cloud never need.
+        """
+        with self._efs_lock:
+            if self._efs_registered:
+                return
+            from moto.efs.models import efs_backends
+
+            backend: Any = efs_backends[self._account_id][self.region]
+            if self._efs_id not in backend.file_systems_by_id:
+                fs = backend.create_file_system(
+                    creation_token=f"localcloud-{self._efs_id}",
+                    performance_mode="generalPurpose",
+                    encrypted=True,
+                    kms_key_id=None,
+                    throughput_mode="elastic",
+                    provisioned_throughput_in_mibps=None,
+                    availability_zone_name=None,
+                    backup=False,
+                    tags=[{"Key": "Name", "Value": "localcloud-references"}],
+                )
+                old = fs.file_system_id
+                backend.file_systems_by_id.pop(old)
+                fs.file_system_id = self._efs_id
+                if hasattr(fs, "file_system_arn"):
+                    fs.file_system_arn = str(fs.file_system_arn).replace(old, self._efs_id)
+                backend.file_systems_by_id[self._efs_id] = fs
+            self._efs_registered = True
 
     def _job_base_env(self) -> dict[str, str]:
         """The host environment without AWS settings, plus this cloud's, venv's python first."""

@@ -101,13 +101,20 @@ class CloudApp:
     """The WSGI application behind the local cloud's endpoint."""
 
     def __init__(
-        self, batch: BatchApi, moto_app: WsgiApp, account_id: str, chaos: Chaos, calls: CallLog
+        self,
+        batch: BatchApi,
+        moto_app: WsgiApp,
+        account_id: str,
+        chaos: Chaos,
+        calls: CallLog,
+        on_efs: Callable[[], None],
     ) -> None:
         self._batch = batch
         self._moto = moto_app
         self._account_id = account_id
         self._chaos = chaos
         self._calls = calls
+        self._on_efs = on_efs
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
@@ -165,6 +172,8 @@ class CloudApp:
         self, environ: dict[str, Any], start_response: StartResponse, service: str, name: str
     ) -> Iterable[bytes]:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
+        if service == "elasticfilesystem":
+            self._on_efs()
         seen: list[int] = []
 
         def recording_start(status: str, headers: Any, exc_info: Any = None) -> Any:
