@@ -104,6 +104,7 @@ class _Planter:
     def __init__(
         self, contigs: list[tuple[str, str]], rng: random.Random, occ: _Occupancy, margin: int
     ):
+        """Weight contigs by the length usable for variants (minus edges)."""
         self._contigs = contigs
         self._rng = rng
         self._occ = occ

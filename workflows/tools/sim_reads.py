@@ -19,6 +19,7 @@ class _ReadMaker:
     """Draws read pairs from haplotypes, with fragments, somatic draws and substitution errors."""
 
     def __init__(self, params: SimParams, haps: Haplotypes, rng: random.Random, somatic: bool):
+        """Index somatic positions per haplotype and contig lengths for weighted draws."""
         self._p = params
         self._haps = haps
         self._rng = rng

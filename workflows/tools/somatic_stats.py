@@ -46,6 +46,7 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     denom = math.comb(n, col1)
 
     def prob(x: int) -> float:
+        """Hypergeometric probability of x in the top-left cell, margins fixed."""
         return math.comb(row1, x) * math.comb(n - row1, col1 - x) / denom
 
     observed = prob(a)
