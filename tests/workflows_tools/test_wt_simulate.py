@@ -12,6 +12,7 @@ import pysam
 import pytest
 
 from snakemake_executor_awsbatch.errors import UserError
+from workflows.tools import sim_genome
 from workflows.tools.simulate import DEFAULT_REFERENCE, SimParams, base_quality, main, simulate
 from workflows.tools.vcf_utils import revcomp
 
@@ -217,3 +218,14 @@ def test_every_contig_is_simulated_without_region_length(tmp_path: Path) -> None
     chroms |= {r.chrom for r in _records(out / "truth" / "somatic.vcf.gz")}
     assert chroms == {"first", "second"}
     assert report["read_pairs"] == {"normal": 300, "tumor": 300}
+
+
+def test_default_reference_is_found_through_dpkg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sim_genome, "DEFAULT_REFERENCE", tmp_path / "moved" / "ce.fa")
+    found = sim_genome.find_default_reference()
+    assert found.name == "ce.fa" and found.is_file()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dpkg to ask
+    with pytest.raises(UserError, match="htslib-test"):
+        sim_genome.find_default_reference()

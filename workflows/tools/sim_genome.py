@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,29 @@ class _Occupancy:
         self.ends.setdefault(chrom, {})[start] = end
 
 
+def find_default_reference() -> Path:
+    """Locate ce.fa of Debian's htslib-test (known path first, then `dpkg -L htslib-test`)."""
+    if DEFAULT_REFERENCE.is_file():
+        return DEFAULT_REFERENCE
+    try:
+        listing = subprocess.run(
+            ["dpkg", "-L", "htslib-test"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        listing = ""
+    for line in listing.splitlines():
+        if line.endswith("/ce.fa") and Path(line).is_file():
+            return Path(line)
+    raise UserError(
+        "The default reference ce.fa was not found; install the Debian package htslib-test "
+        "or pass --reference FASTA."
+    )
+
+
 def load_contigs(reference: Path, region_length: int | None) -> list[tuple[str, str]]:
     """Read the contigs to simulate: all, or the first `region_length` bases of the first."""
+    if reference == DEFAULT_REFERENCE:
+        reference = find_default_reference()
     ref = Reference(reference)
     try:
         contigs = ref.contigs
