@@ -1,4 +1,4 @@
-"""`awsbatch doctor`, `awsbatch refs publish|list` and `awsbatch report`.
+"""`awsbatch doctor`, `awsbatch refs publish|list`, `awsbatch report` and `awsbatch tier`.
 
 Defaults come from the executor's environment variables (SNAKEMAKE_AWSBATCH_QUEUE, _REGION,
 _ENDPOINT_URL, _JOB_ROLE_ARN, _EFS, _IMAGE), so the doctor checks what a run would use.
@@ -31,10 +31,11 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `doctor`, `refs` and `report`."""
+    """Register `doctor`, `refs`, `report` and `tier`."""
     add_doctor_parser(subparsers)
     add_refs_parser(subparsers)
     add_report_parser(subparsers)
+    add_tier_parser(subparsers)
 
 
 def add_doctor_parser(subparsers: Any) -> None:
@@ -232,4 +233,33 @@ def run_report_command(args: argparse.Namespace) -> int:
     print(render_text(report))
     args.html.write_text(render_html(report))
     print(f"HTML report: {args.html}")
+    return 0
+
+
+def add_tier_parser(subparsers: Any) -> None:
+    """`awsbatch tier`."""
+    parser = subparsers.add_parser(
+        "tier",
+        help="tag objects with their genomics data type for the bucket's lifecycle rules",
+        description="Sets the tag genomics-data-type (fastq, alignment, variants) from each "
+        "object's extension, which the template's lifecycle rules select on.",
+    )
+    parser.add_argument("prefix", help="S3 prefix, e.g. s3://bucket/results/")
+    parser.add_argument("--dry-run", action="store_true", help="only print what would be tagged")
+    _add_connection(parser)
+    parser.set_defaults(run=run_tier_command)
+
+
+def run_tier_command(args: argparse.Namespace) -> int:
+    """Tag the objects under a prefix."""
+    from snakemake_executor_awsbatch.ops.tiering import tag_prefix
+
+    try:
+        result = tag_prefix(_s3(args), args.prefix, dry_run=args.dry_run)
+    except UserError as err:
+        print(f"awsbatch tier: {err}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.tagged.items())) or "nothing"
+    verb = "would tag" if args.dry_run else "tagged"
+    print(f"{verb} {counts}; {result.unchanged} already tagged, {result.skipped} other files")
     return 0
