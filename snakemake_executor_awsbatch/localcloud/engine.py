@@ -114,6 +114,12 @@ class Engine:
         self._stopped = False
         self._jobs: dict[str, Job] = {}
         self._active: dict[str, Job] = {}
+        # Scheduling indexes, so that each event costs work in proportion to what it changes:
+        # jobs not yet looked at, jobs waiting on each job id, and the RUNNABLE queue in order.
+        self._fresh: list[Job] = []
+        self._dependents: dict[str, list[Job]] = {}
+        self._finished: list[str] = []
+        self._runnable: dict[str, Job] = {}
         self._archive: dict[str, dict[str, Any]] = store.load_jobs()
         self._runners: dict[str, AttemptRunner] = {}
         self._timers: dict[str, list[threading.Timer]] = {}
@@ -187,6 +193,7 @@ class Engine:
             for job in jobs:
                 self._jobs[job.job_id] = job
                 self._active[job.job_id] = job
+                self._fresh.append(job)
             parent = jobs[0]
             if parent.is_array_parent:
                 parent.child_counts = {s: 0 for s in STATUSES}
@@ -260,41 +267,62 @@ class Engine:
                 self._dirty = False
                 self._pass()
 
-    def _dependency_state(self, job: Job) -> str:
-        """ "ok", "wait" or "failed" for a job's dependencies."""
-        state = "ok"
+    def _blocking_dependency(self, job: Job) -> tuple[str, str | None]:
+        """("ok", None), ("failed", dep) or ("wait", the first unfinished dep)."""
+        waiting: str | None = None
         for dep in job.wait_for:
             status = self.status_of(dep)
             if status == FAILED:
-                return "failed"
-            if status != SUCCEEDED:
-                state = "wait"
-        return state
+                return "failed", dep
+            if status != SUCCEEDED and waiting is None:
+                waiting = dep
+        return ("wait", waiting) if waiting is not None else ("ok", None)
+
+    def _evaluate(self, job: Job) -> None:
+        """Move a SUBMITTED or PENDING job on, by the state of its dependencies."""
+        if job.status not in (SUBMITTED, PENDING):
+            return
+        state, dep = self._blocking_dependency(job)
+        if state == "failed":
+            self._finish(job, FAILED, REASON_DEPENDENCY_FAILED)
+        elif state == "wait":
+            assert dep is not None
+            self._set_status(job, PENDING)
+            self._dependents.setdefault(dep, []).append(job)
+        elif job.is_array_parent:
+            # The parent runs nothing: it stays PENDING while its children run.
+            self._set_status(job, PENDING)
+        else:
+            self._set_status(job, RUNNABLE)
 
     def _pass(self) -> None:
-        for job in list(self._active.values()):
-            if job.status in (SUBMITTED, PENDING):
-                state = self._dependency_state(job)
-                if state == "failed":
-                    self._finish(job, FAILED, REASON_DEPENDENCY_FAILED)
-                    continue
-                if state == "wait" or job.is_array_parent:
-                    self._set_status(job, PENDING)
-                    continue
-                self._set_status(job, RUNNABLE)
-            if job.status == RUNNABLE:
-                if job.vcpus > self.capacity.vcpus or job.memory_mib > self.capacity.memory_mib:
-                    job.status_reason = REASON_TOO_LARGE
-                    continue
-                free_vcpus = self.capacity.vcpus - self._used_vcpus
-                free_memory = self.capacity.memory_mib - self._used_memory
-                if job.vcpus <= free_vcpus + 1e-9 and job.memory_mib <= free_memory:
-                    self._start(job)
+        while self._fresh or self._finished:
+            fresh, self._fresh = self._fresh, []
+            for job in fresh:
+                self._evaluate(job)
+            finished, self._finished = self._finished, []
+            for job_id in finished:
+                for job in self._dependents.pop(job_id, []):
+                    self._evaluate(job)
+        for job in list(self._runnable.values()):
+            free_vcpus = self.capacity.vcpus - self._used_vcpus
+            free_memory = self.capacity.memory_mib - self._used_memory
+            if free_vcpus <= 1e-9 or free_memory <= 0:
+                break
+            if job.vcpus > self.capacity.vcpus or job.memory_mib > self.capacity.memory_mib:
+                job.status_reason = REASON_TOO_LARGE
+                continue
+            if job.vcpus <= free_vcpus + 1e-9 and job.memory_mib <= free_memory:
+                self._start(job)
 
     def _set_status(self, job: Job, status: str) -> None:
         if job.status == status:
             return
         old, job.status = job.status, status
+        if status == RUNNABLE:
+            self._runnable[job.job_id] = job
+        elif old == RUNNABLE:
+            self._runnable.pop(job.job_id, None)
         if job.parent_id is not None:
             parent = self._jobs[job.parent_id]
             parent.child_counts[old] -= 1
@@ -440,6 +468,7 @@ class Engine:
         job.status_reason = reason
         job.stopped_at = now_ms()
         self._active.pop(job.job_id, None)
+        self._finished.append(job.job_id)
         self._store.append_job(job.to_detail())
         if job.parent_id is not None:
             self._update_parent(self._jobs[job.parent_id])
@@ -448,12 +477,12 @@ class Engine:
     def _update_parent(self, parent: Job) -> None:
         if parent.status in TERMINAL:
             return
-        children = [self._jobs[c] for c in parent.children]
-        if all(c.status in TERMINAL for c in children):
-            ok = all(c.status == SUCCEEDED for c in children)
+        counts = parent.child_counts
+        if counts[SUCCEEDED] + counts[FAILED] == len(parent.children):
+            ok = counts[FAILED] == 0
             reason = None if ok else REASON_ARRAY_CHILD_FAILED
             if parent.is_terminated or parent.is_cancelled:
-                reason = children[0].status_reason
+                reason = self._jobs[parent.children[0]].status_reason
             self._finish(parent, SUCCEEDED if ok else FAILED, reason)
 
 
