@@ -179,6 +179,7 @@ class LocalCloud:
         self._port = int(self._server.server_address[1])
         host = HostContext(
             efs_root=self.efs_root,
+            access_point=self._access_point,
             base_env=self._job_base_env(),
             queue_name=self.queue_name,
             ce_name=self.compute_environment_name,
@@ -261,12 +262,31 @@ class LocalCloud:
                 backend.file_systems_by_id[self._efs_id] = fs
             self._efs_registered = True
 
+    def _access_point(self, access_point_id: str) -> tuple[str, str] | None:
+        """(file system id, root path) of an access point created through the EFS API."""
+        with self._efs_lock:
+            if not self._efs_registered:
+                return None
+        from moto.efs.models import efs_backends
+
+        backend: Any = efs_backends[self._account_id][self.region]
+        point = backend.access_points.get(access_point_id)
+        if point is None:
+            return None
+        return str(point.file_system_id), str(point.root_directory.get("Path", "/"))
+
     def _job_base_env(self) -> dict[str, str]:
         """The host environment without AWS settings, plus this cloud's, venv's python first."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(self.client_env())
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "/usr/bin:/bin")])
+        # Run from a source checkout, jobs import the project from it, as the project's image
+        # would from its installed copy.
+        checkout = Path(__file__).resolve().parents[2]
+        if (checkout / "pyproject.toml").is_file():
+            paths = [str(checkout), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
 
 

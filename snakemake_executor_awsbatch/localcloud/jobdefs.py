@@ -67,6 +67,9 @@ class JobDefinitions:
             )
         if has_ecs:
             _check_ecs(request["ecsProperties"])
+            _check_volumes(request["ecsProperties"]["taskProperties"][0].get("volumes"))
+        else:
+            _check_volumes(request["containerProperties"].get("volumes"))
         record: dict[str, Any] = {
             k: copy.deepcopy(request[k]) for k in _REGISTERED_FIELDS if k in request
         }
@@ -174,6 +177,32 @@ def _check_ecs(ecs: dict[str, Any]) -> None:
                     f"Error executing request, Exception : container {container.get('name')} "
                     f"depends on unknown container {dep.get('containerName')}."
                 )
+
+
+def _check_volumes(volumes: list[dict[str, Any]] | None) -> None:
+    """Batch's rules for EFS volumes with access points and IAM authorization."""
+    for volume in volumes or []:
+        efs = volume.get("efsVolumeConfiguration")
+        if not efs:
+            continue
+        auth = efs.get("authorizationConfig") or {}
+        encrypted = efs.get("transitEncryption") == "ENABLED"
+        if auth.get("accessPointId"):
+            if efs.get("rootDirectory") not in (None, "", "/"):
+                raise ClientException(
+                    f"Error executing request, Exception : volume {volume.get('name')} names an "
+                    f"access point, so its rootDirectory must be omitted or set to /."
+                )
+            if not encrypted:
+                raise ClientException(
+                    f"Error executing request, Exception : volume {volume.get('name')} names an "
+                    f"access point, so transitEncryption must be ENABLED."
+                )
+        if auth.get("iam") == "ENABLED" and not encrypted:
+            raise ClientException(
+                f"Error executing request, Exception : volume {volume.get('name')} uses IAM "
+                f"authorization, so transitEncryption must be ENABLED."
+            )
 
 
 def _split(ref: str, prefix: str) -> tuple[str, int | None]:

@@ -180,6 +180,8 @@ class HostContext:
     """What plans need from the local cloud: EFS roots, base environment, names."""
 
     efs_root: Callable[[str], Path]
+    # (file system id, root directory path) of an EFS access point, or None if it is unknown.
+    access_point: Callable[[str], tuple[str, str] | None]
     base_env: Mapping[str, str]
     queue_name: str
     ce_name: str
@@ -216,7 +218,19 @@ def _volume_source(volume: Mapping[str, Any], host: HostContext, work: Path) -> 
                 f"CannotStartContainerError: ResourceInitializationError: failed to mount EFS "
                 f"file system {fs_id}: it does not exist"
             )
-        source = root / str(efs.get("rootDirectory") or "/").lstrip("/")
+        root_directory = str(efs.get("rootDirectory") or "/")
+        access_point_id = (efs.get("authorizationConfig") or {}).get("accessPointId")
+        if access_point_id:
+            found = host.access_point(str(access_point_id))
+            if found is None or found[0] != fs_id:
+                raise PlanError(
+                    f"CannotStartContainerError: ResourceInitializationError: access point "
+                    f"{access_point_id} does not exist on EFS file system {fs_id}"
+                )
+            root_directory = found[1]
+            # EFS creates an access point's root directory on first use.
+            (root / root_directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        source = root / root_directory.lstrip("/")
         if not source.is_dir():
             raise PlanError(
                 f"CannotStartContainerError: ResourceInitializationError: rootDirectory "

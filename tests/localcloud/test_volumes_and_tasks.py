@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from localcloud.helpers import client, log_lines, wait
 from snakemake_executor_awsbatch.localcloud import LocalCloud
@@ -193,3 +194,63 @@ def test_multi_container_job_fails_when_essential_container_fails(
     by_name = {c["name"]: c for c in done["ecsProperties"]["taskProperties"][0]["containers"]}
     assert by_name["main"]["exitCode"] == 4
     assert done["stoppedAt"] - done["startedAt"] < 15_000
+
+
+def test_efs_access_point_mounts_its_root(local_cloud: LocalCloud, batch: Any) -> None:
+    fs = local_cloud.efs_file_system_id
+    efs = client(local_cloud, "efs")
+    point = efs.create_access_point(
+        FileSystemId=fs, RootDirectory={"Path": "/shared/ap"}, ClientToken="localcloud-ap"
+    )["AccessPointId"]
+    (local_cloud.efs_root(fs) / "shared" / "ap").mkdir(parents=True)
+    (local_cloud.efs_root(fs) / "shared" / "ap" / "hello.txt").write_text("from the access point")
+    volume = {
+        "name": "ap",
+        "efsVolumeConfiguration": {
+            "fileSystemId": fs,
+            "transitEncryption": "ENABLED",
+            "authorizationConfig": {"accessPointId": point, "iam": "DISABLED"},
+        },
+    }
+    arn = batch.register_job_definition(
+        jobDefinitionName="efs-ap",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["cat", "/mnt/localcloud-test-ap/hello.txt"],
+            "resourceRequirements": resources(),
+            "volumes": [volume],
+            "mountPoints": [
+                {"sourceVolume": "ap", "containerPath": "/mnt/localcloud-test-ap", "readOnly": True}
+            ],
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(jobName="ap", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    done = wait(batch, job["jobId"])
+    assert done["status"] == "SUCCEEDED", done
+    lines = log_lines(client(local_cloud, "logs"), done["container"]["logStreamName"])
+    assert lines == ["from the access point"]
+
+
+def test_access_point_volume_rules_are_enforced(local_cloud: LocalCloud, batch: Any) -> None:
+    base = {
+        "fileSystemId": local_cloud.efs_file_system_id,
+        "authorizationConfig": {"accessPointId": "fsap-0123456789abcdef0"},
+    }
+    for efs, words in (
+        ({**base, "rootDirectory": "/data", "transitEncryption": "ENABLED"}, "rootDirectory"),
+        ({**base, "transitEncryption": "DISABLED"}, "transitEncryption"),
+    ):
+        with pytest.raises(ClientError) as caught:
+            batch.register_job_definition(
+                jobDefinitionName="bad-ap",
+                type="container",
+                containerProperties={
+                    "image": "x",
+                    "command": ["true"],
+                    "resourceRequirements": resources(),
+                    "volumes": [{"name": "v", "efsVolumeConfiguration": efs}],
+                },
+            )
+        assert caught.value.response["Error"]["Code"] == "ClientException"
+        assert words in caught.value.response["Error"]["Message"]
