@@ -20,7 +20,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.localcloud import s3snapshot
+from snakemake_executor_awsbatch.localcloud import logs, s3snapshot
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi, Environment
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos, ChaosSpec
 from snakemake_executor_awsbatch.localcloud.engine import Capacity, Engine
@@ -158,6 +158,7 @@ class LocalCloud:
         self.efs_root(self._efs_id).mkdir(parents=True, exist_ok=True)
         store.save_meta({"account_id": self._account_id, "efs_file_system_id": self._efs_id})
         s3snapshot.load(self._account_id, self._state_dir / "s3")
+        logs.load(self._account_id, self.region, self._state_dir / "logs.json")
 
         chaos = Chaos(self._chaos_spec)
         env = Environment(
@@ -220,8 +221,12 @@ class LocalCloud:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._engine.shutdown()
-        s3snapshot.save(self._account_id, self._state_dir / "s3")
+        if self._temp is None:
+            # A temporary state dir is about to go: saving it would be wasted work.
+            s3snapshot.save(self._account_id, self._state_dir / "s3")
+            logs.save(self._account_id, self.region, self._state_dir / "logs.json")
         s3snapshot.forget(self._account_id)
+        logs.forget(self._account_id, self.region)
         self._store.close()
         self._calls.close()
         if self._temp is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from localcloud.helpers import client, register, wait
+from localcloud.helpers import client, log_lines, register, wait
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 
 
@@ -20,7 +20,7 @@ def test_restart_keeps_s3_job_definitions_jobs_and_efs(tmp_path: Path) -> None:
     big = os.urandom(6 * 1024 * 1024)
     with LocalCloud(state_dir=state, vcpus=4, memory_mib=4096) as cloud:
         batch, s3 = client(cloud, "batch"), client(cloud, "s3")
-        arn = register(batch, "kept", ["true"])
+        arn = register(batch, "kept", ["echo", "kept-output"])
         job_id = batch.submit_job(jobName="kept", jobQueue=cloud.queue_name, jobDefinition=arn)[
             "jobId"
         ]
@@ -48,6 +48,8 @@ def test_restart_keeps_s3_job_definitions_jobs_and_efs(tmp_path: Path) -> None:
         assert cloud.efs_file_system_id == fs_id and cloud.account_id == account
         assert (cloud.efs_root(fs_id) / "ref.txt").read_text() == "ref"
         assert batch.describe_jobs(jobs=[job_id])["jobs"] == [finished]
+        stream = finished["container"]["logStreamName"]
+        assert log_lines(client(cloud, "logs"), stream) == ["kept-output"]
         listed = batch.list_jobs(jobQueue=cloud.queue_name, jobStatus="SUCCEEDED")
         assert [s["jobId"] for s in listed["jobSummaryList"]] == [job_id]
         obj = s3.get_object(Bucket="localcloud-persist", Key="dir/a.txt")
