@@ -3,6 +3,7 @@ setups (missing queue, disabled compute environment, too large a request) fail w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,31 +26,33 @@ REGION = "us-east-1"
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
 
-@pytest.fixture()
-def account(
-    deploy_template: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Any]]:
-    """A moto account with the template deployed, and the target that describes it."""
+@pytest.fixture(scope="module")
+def account(deploy_template: Callable[..., dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A moto account with the template deployed (once per module), and its target."""
+    saved = dict(os.environ)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        stack = deploy_template(SpotMaxVcpus="128", OnDemandMaxVcpus="64")
-        outputs = stack["outputs"]
-        efs = boto3.client("efs", region_name=REGION)
-        access_point = efs.describe_access_points(FileSystemId=outputs["FileSystemId"])[
-            "AccessPoints"
-        ][0]["AccessPointId"]
-        target = DoctorTarget(
-            queue=outputs["SpotQueueName"],
-            bucket=outputs["BucketName"],
-            efs_file_system_id=outputs["FileSystemId"],
-            efs_access_point_id=access_point,
-            job_role_arn=outputs["JobRoleArn"],
-            request=Request(vcpus=8, memory_mib=30_000),
-        )
-        yield {"stack": stack, "target": target, "clients": Clients.create(region=REGION)}
+        os.environ.pop(name, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    try:
+        with mock_aws():
+            stack = deploy_template(SpotMaxVcpus="128", OnDemandMaxVcpus="64")
+            outputs = stack["outputs"]
+            efs = boto3.client("efs", region_name=REGION)
+            access_point = efs.describe_access_points(FileSystemId=outputs["FileSystemId"])[
+                "AccessPoints"
+            ][0]["AccessPointId"]
+            target = DoctorTarget(
+                queue=outputs["SpotQueueName"],
+                bucket=outputs["BucketName"],
+                efs_file_system_id=outputs["FileSystemId"],
+                efs_access_point_id=access_point,
+                job_role_arn=outputs["JobRoleArn"],
+                request=Request(vcpus=8, memory_mib=30_000),
+            )
+            yield {"stack": stack, "target": target, "clients": Clients.create(region=REGION)}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _by_name(checks: list[Check]) -> dict[str, Check]:
@@ -87,7 +90,10 @@ def test_missing_queue_fails_with_fix(account: dict[str, Any]) -> None:
 def test_disabled_compute_environment_fails_with_enable_command(account: dict[str, Any]) -> None:
     batch = boto3.client("batch", region_name=REGION)
     batch.update_compute_environment(computeEnvironment="gx-spot", state="DISABLED")
-    checks = _by_name(run_doctor(account["clients"], account["target"]))
+    try:
+        checks = _by_name(run_doctor(account["clients"], account["target"]))
+    finally:  # the account is shared by the module's tests
+        batch.update_compute_environment(computeEnvironment="gx-spot", state="ENABLED")
     env = checks["compute env gx-spot"]
     assert env.status is Status.FAIL
     assert "RUNNABLE" in env.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,13 @@ import pytest
 from moto import mock_aws
 
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.ops.cost import FAMILIES, SPOT_FACTOR, job_cost_usd
+from snakemake_executor_awsbatch.ops.cost import (
+    FAMILIES,
+    FARGATE_GIB_HOUR,
+    FARGATE_VCPU_HOUR,
+    SPOT_FACTOR,
+    job_cost_usd,
+)
 from snakemake_executor_awsbatch.ops.report import render_text
 from snakemake_executor_awsbatch.ops.report_html import render_html
 from snakemake_executor_awsbatch.ops.runload import load_run, rule_from_dir, task_prefixes
@@ -102,3 +109,23 @@ def test_html_is_self_contained_with_timeline(s3: Any) -> None:
 def test_empty_prefix_is_a_user_error(s3: Any) -> None:
     with pytest.raises(UserError, match="No tasks"):
         load_run(s3, "s3://runs-bucket/nothing-here", describe)
+
+
+def test_manifest_names_rules_and_job_ids(s3: Any) -> None:
+    bucket, _, key = RUN[len("s3://") :].partition("/")
+    s3.put_object(Bucket=bucket, Key=f"{key}/extra-0a0a0a0a/spec.json", Body=b"{}")
+    manifest = {"tasks": {"extra-0a0a0a0a": {"job_id": "job-call-1", "rule": "from_manifest"}}}
+    s3.put_object(Bucket=bucket, Key=f"{key}/awsbatch-run.json", Body=json.dumps(manifest).encode())
+    report = load_run(s3, RUN, describe)
+    extra = next(t for t in report.tasks if t.prefix.endswith("extra-0a0a0a0a"))
+    assert extra.rule == "from_manifest"
+    assert extra.job_id == "job-call-1"
+    assert extra.status == "FAILED"  # from DescribeJobs, since the task has no report
+    assert not extra.has_report
+
+
+def test_fargate_cost_uses_fargate_rates() -> None:
+    cost = job_cost_usd(
+        vcpus=2, memory_mib=4096, seconds=1800, instance_type=None, spot=False, fargate=True
+    )
+    assert cost == pytest.approx(0.5 * (2 * FARGATE_VCPU_HOUR + 4 * FARGATE_GIB_HOUR))
