@@ -8,6 +8,7 @@ data apart. Fault injection (429 for Batch/Logs, 503 SlowDown for S3) and the AP
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -126,7 +127,7 @@ class CloudApp:
             service = "batch"
         service = service or "s3"
         if service == "batch":
-            operation = batch_op or f"{method} {path}"
+            operation = batch_op or _batch_operation_names().get(path.rstrip("/").lower(), path)
         elif "HTTP_X_AMZ_TARGET" in environ:
             operation = str(environ["HTTP_X_AMZ_TARGET"]).rsplit(".", 1)[-1]
         elif service == "s3":
@@ -152,7 +153,10 @@ class CloudApp:
     ) -> Iterable[bytes]:
         body = _drain(environ)
         if op is None:
-            error = BatchApiError(f"The local cloud does not implement {name}.")
+            error = BatchApiError(
+                f"The local cloud does not implement the Batch operation {name}; use AWS Batch "
+                f"for it."
+            )
             error.status, error.code = 400, "ClientException"
             return self._reply_error(start_response, "batch", name, error)
         try:
@@ -223,6 +227,18 @@ class CloudApp:
         start_response(f"{status} {phrase}", headers)
         self._calls.record(service, op, status)
         return [payload]
+
+
+@functools.cache
+def _batch_operation_names() -> dict[str, str]:
+    """Every Batch operation by request path, from botocore's model (to name unserved ones)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    return {
+        str(model.operation_model(name).http["requestUri"]).lower(): name
+        for name in model.operation_names
+    }
 
 
 def _drain(environ: dict[str, Any]) -> bytes:

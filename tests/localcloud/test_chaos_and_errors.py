@@ -201,3 +201,13 @@ def test_short_timeout_refused_like_batch(local_cloud_factory: Any) -> None:
         timeout={"attemptDurationSeconds": 5},
     )
     assert "60" in message
+
+
+def test_unimplemented_batch_operation_is_a_clear_client_exception(batch: Any) -> None:
+    message = client_error(
+        batch.create_job_queue,
+        jobQueueName="q",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}],
+    )
+    assert "CreateJobQueue" in message

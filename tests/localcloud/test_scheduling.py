@@ -230,3 +230,63 @@ def test_output_goes_to_the_log_stream_even_on_failure(local_cloud: LocalCloud, 
     done = wait(batch, submit(batch, local_cloud, arn, "noisy"))
     lines = log_lines(client(local_cloud, "logs"), done["container"]["logStreamName"])
     assert lines == ["line1", "line2", "line3", "err"]
+
+
+def test_dependency_on_whole_array_waits_for_every_child(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    arn = register(batch, "arr-whole", ["sh", "-c", "sleep 0.$AWS_BATCH_JOB_ARRAY_INDEX"])
+    array = submit(batch, local_cloud, arn, "whole", arrayProperties={"size": 3})
+    after = submit(
+        batch,
+        local_cloud,
+        register(batch, "after", ["true"]),
+        "after",
+        dependsOn=[{"jobId": array}],
+    )
+    done = wait(batch, after)
+    assert done["status"] == "SUCCEEDED"
+    children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(3)])["jobs"]
+    assert max(c["stoppedAt"] for c in children) <= done["startedAt"]
+
+
+def test_terminating_an_array_stops_all_children(local_cloud: LocalCloud, batch: Any) -> None:
+    arn = register(batch, "arr-long", ["sleep", "30"])
+    array = submit(batch, local_cloud, arn, "arr-long", arrayProperties={"size": 3})
+    wait(batch, f"{array}:0", statuses=("RUNNING",))
+    result = batch.terminate_jobs(jobs=[array, "no-such-job"], reason="stop them all")
+    assert result["successful"] == [array]
+    assert [e["job"] for e in result["errors"]] == ["no-such-job"]
+    parent = wait(batch, array, timeout=20)
+    assert parent["status"] == "FAILED" and parent["isTerminated"] is True
+    children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(3)])["jobs"]
+    assert {c["status"] for c in children} == {"FAILED"}
+    assert {c["statusReason"] for c in children} == {"stop them all"}
+    assert parent["arrayProperties"]["statusSummary"]["FAILED"] == 3
+
+
+def test_oom_can_be_retried_with_an_exit_rule_on_reason(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    grow = (
+        'import os; n = 300 if os.environ["AWS_BATCH_JOB_ATTEMPT"] == "1" else 1; '
+        "x = bytearray(n * 1024 * 1024); import time; time.sleep(1 if n > 1 else 0)"
+    )
+    arn = register(batch, "grow", ["python", "-c", grow], memory="100")
+    job = submit(
+        batch,
+        local_cloud,
+        arn,
+        "grow",
+        retryStrategy={
+            "attempts": 2,
+            "evaluateOnExit": [
+                {"onReason": "OutOfMemoryError*", "action": "RETRY"},
+                {"onReason": "*", "action": "EXIT"},
+            ],
+        },
+    )
+    done = wait(batch, job, timeout=30)
+    assert done["status"] == "SUCCEEDED"
+    assert done["attempts"][0]["container"]["exitCode"] == 137
+    assert done["attempts"][0]["container"]["reason"].startswith("OutOfMemoryError")
