@@ -173,13 +173,33 @@ _SNAKE_THREADS = re.compile(r"^\s*threads\s*[:=]\s*(\d+)\s*,?\s*$", re.MULTILINE
 _SNAKE_MEM = re.compile(r"\bmem_(mb|mib|gb)\s*=\s*(\d+(?:\.\d+)?)")
 
 
+_INCLUDE = re.compile(r"^\s*include:\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_CWL_RUN = re.compile(r"^\s*run:\s*[\"']?([\w./-]+\.cwl)", re.MULTILINE)
+
+
+def workflow_files(path: Path) -> list[Path]:
+    """The workflow file and those it includes (Snakemake `include:`, CWL `run:` files)."""
+    seen: list[Path] = []
+    todo = [path.resolve()]
+    while todo:
+        current = todo.pop()
+        if current in seen or not current.is_file():
+            continue
+        seen.append(current)
+        text = current.read_text()
+        pattern = _CWL_RUN if current.suffix == ".cwl" else _INCLUDE
+        todo.extend((current.parent / m).resolve() for m in pattern.findall(text))
+    return seen
+
+
 def request_from_workflow(path: Path) -> Request:
     """The largest literal request in a Snakefile or CWL file (expressions are not evaluated)."""
     if not path.is_file():
         raise UserError(f"Workflow file {path} does not exist: pass the Snakefile or .cwl path.")
-    text = path.read_text()
+    files = workflow_files(path)
     if path.suffix == ".cwl":
-        return _from_cwl(text, path)
+        return _from_cwl([f.read_text() for f in files], path)
+    text = "\n".join(f.read_text() for f in files)
     threads = [int(m) for m in _SNAKE_THREADS.findall(text)]
     mems = [_mib(unit, float(v)) for unit, v in _SNAKE_MEM.findall(text)]
     if not threads and not mems:
@@ -194,13 +214,13 @@ def _mib(unit: str, value: float) -> int:
     return int(value * factor + 0.999)
 
 
-def _from_cwl(text: str, path: Path) -> Request:
+def _from_cwl(texts: list[str], path: Path) -> Request:
     from ruamel.yaml import YAML
 
-    doc = YAML(typ="safe").load(text)
+    docs = [YAML(typ="safe").load(text) for text in texts]
     cores: list[float] = []
     rams: list[int] = []
-    for req in _resource_requirements(doc):
+    for req in _resource_requirements(docs):
         for key in ("coresMin", "coresMax"):
             if isinstance(req.get(key), int | float):
                 cores.append(float(req[key]))

@@ -164,12 +164,22 @@ def test_request_from_snakefile_and_cwl(tmp_path: Path) -> None:
         "rule b:\n    threads: 16\n    resources:\n        mem_mib=2048\n"
     )
     assert request_from_workflow(snakefile) == Request(16.0, 7630, source=str(snakefile))
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "big.smk").write_text("rule c:\n    resources:\n        mem_gb=64\n")
+    snakefile.write_text(snakefile.read_text() + 'include: "rules/big.smk"\n')
+    assert request_from_workflow(snakefile).memory_mib == 61036  # 64 GB in MiB, rounded up
     tool = tmp_path / "tool.cwl"
     tool.write_text(
         "class: CommandLineTool\nrequirements:\n  ResourceRequirement:\n"
         "    coresMin: 6\n    ramMin: 12000\nbaseCommand: [true]\ninputs: []\noutputs: []\n"
     )
     assert request_from_workflow(tool) == Request(6.0, 12000, source=str(tool))
+    workflow = tmp_path / "main.cwl"
+    workflow.write_text(
+        "class: Workflow\ninputs: []\noutputs: []\nsteps:\n  a:\n    run: tool.cwl\n"
+        "    in: []\n    out: []\n"
+    )
+    assert request_from_workflow(workflow).memory_mib == 12000
     empty = tmp_path / "empty.cwl"
     empty.write_text("class: CommandLineTool\nbaseCommand: [true]\ninputs: []\noutputs: []\n")
     with pytest.raises(UserError, match="--max-vcpus"):
