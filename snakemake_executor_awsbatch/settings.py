@@ -31,6 +31,14 @@ def _meta(help_text: str, **extra: object) -> dict[str, object]:
     return {"help": help_text, "env_var": True, "required": False, **extra}
 
 
+def _as_list(value: object) -> list[str]:
+    # Repeatable options arrive as a list from the command line and as one string from an
+    # environment variable or a profile; Snakemake needs a parse function to keep them lists.
+    if isinstance(value, str):
+        return value.split()
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
 @dataclass
 class ExecutorSettings(ExecutorSettingsBase):  # type: ignore[misc]
     """The `--awsbatch-*` settings (each also readable from `SNAKEMAKE_AWSBATCH_<NAME>`)."""
@@ -79,11 +87,18 @@ class ExecutorSettings(ExecutorSettingsBase):  # type: ignore[misc]
             "fs-id[:rootDirectory]:containerPath[:ro|rw][:accessPoint] (read-only unless rw); "
             "repeat for several mounts.",
             nargs="+",
+            parse_func=_as_list,
+            unparse_func=_as_list,
         ),
     )
     tags: Optional[List[str]] = field(  # noqa: UP006, UP045
         default=None,
-        metadata=_meta("Tags put on every job, as key=value; repeatable (at most 50).", nargs="+"),
+        metadata=_meta(
+            "Tags put on every job, as key=value; repeatable (at most 50).",
+            nargs="+",
+            parse_func=_as_list,
+            unparse_func=_as_list,
+        ),
     )
     spot_retries: int = field(
         default=2,

@@ -66,3 +66,42 @@ def test_platform_names() -> None:
     assert parse_platform("Fargate") is Platform.FARGATE
     with pytest.raises(UserError, match="EC2"):
         parse_platform("k8s")
+
+
+def _cli_settings(argv: list[str]) -> ExecutorSettings:
+    from smk_helpers import register_plugin
+    from snakemake.cli import get_argument_parser
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    register_plugin()
+    args = get_argument_parser().parse_args(["--executor", "awsbatch", *argv])
+    settings = ExecutorPluginRegistry().get_plugin("awsbatch").get_settings(args)
+    assert isinstance(settings, ExecutorSettings)
+    return settings
+
+
+def test_snakemake_cli_fills_the_settings() -> None:
+    settings = _cli_settings(
+        [
+            "--awsbatch-queue",
+            "q",
+            "--awsbatch-efs",
+            f"{FS}:/ref",
+            f"{FS}:/x:/y:rw",
+            "--awsbatch-tags",
+            "a=b",
+            "--awsbatch-spot-retries",
+            "3",
+        ]
+    )
+    assert settings.queue == "q" and settings.spot_retries == 3
+    assert settings.efs == [f"{FS}:/ref", f"{FS}:/x:/y:rw"]
+    assert settings.tags == ["a=b"] and settings.local is False
+
+
+def test_environment_variables_fill_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAKEMAKE_AWSBATCH_QUEUE", "from-env")
+    monkeypatch.setenv("SNAKEMAKE_AWSBATCH_IMAGE", "img:env")
+    settings = _cli_settings(["--awsbatch-image", "img:cli"])
+    assert settings.queue == "from-env"
+    assert settings.image == "img:cli"  # the command line wins over the environment
