@@ -39,11 +39,26 @@ def rule_from_dir(name: str) -> str:
     return _SUFFIX.sub("", name) or name
 
 
-def _list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
+def _list_keys(s3: Any, bucket: str, prefix: str) -> dict[str, float]:
+    """Keys under a prefix with their last-modified times (epoch seconds)."""
+    keys: dict[str, float] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        for obj in page.get("Contents", []):
+            keys[obj["Key"]] = obj["LastModified"].timestamp()
     return keys
+
+
+def pick_run(dirs: Sequence[str], newest: Mapping[str, float]) -> tuple[str, list[str]]:
+    """When the prefix holds several runs, the newest run's directory and the others' names.
+
+    `dirs` are task prefixes relative to the given prefix; tasks of one run share a parent.
+    """
+    runs: dict[str, float] = {}
+    for d in dirs:
+        parent = d.rpartition("/")[0]
+        runs[parent] = max(runs.get(parent, 0.0), newest.get(d, 0.0))
+    chosen = max(runs, key=lambda r: (runs[r], r))
+    return chosen, sorted(r for r in runs if r != chosen)
 
 
 def _get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -82,7 +97,17 @@ def load_run(s3: Any, run_uri: str, describe: Describe | None = None) -> RunRepo
             f"Cannot list {run_uri} ({exc.response.get('Error', {}).get('Code')}): check the run "
             "URI and that these credentials may list the bucket."
         ) from exc
-    dirs = task_prefixes(keys, prefix)
+    dirs = task_prefixes(list(keys), prefix)
+    notes: list[str] = []
+    if dirs:
+        newest = {d: keys.get(f"{prefix}{d}/spec.json", 0.0) for d in dirs}
+        run_dir, others = pick_run(dirs, newest)
+        if others:
+            # Several runs below the prefix: report the newest, as if its prefix had been given.
+            prefix = f"{prefix}{run_dir}/"
+            run_uri = f"s3://{bucket}/{prefix.rstrip('/')}"
+            dirs = [d[len(run_dir) + 1 :] for d in dirs if d.rpartition("/")[0] == run_dir]
+            notes.append(f"{len(others) + 1} runs under the prefix; this is the newest")
     if not dirs:
         raise UserError(
             f"No tasks (spec.json files) under {run_uri}: pass the run prefix, e.g. "
@@ -91,7 +116,6 @@ def load_run(s3: Any, run_uri: str, describe: Describe | None = None) -> RunRepo
         )
     manifest = _get_json(s3, bucket, prefix + MANIFEST) or {}
     entries: Mapping[str, Any] = manifest.get("tasks", {}) if isinstance(manifest, dict) else {}
-    notes: list[str] = []
     reports = {d: _get_json(s3, bucket, f"{prefix}{d}/report.json") for d in dirs}
     job_ids = {
         d: str((entries.get(d) or {}).get("job_id") or (reports[d] or {}).get("batch_job_id") or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,3 +130,15 @@ def test_fargate_cost_uses_fargate_rates() -> None:
         vcpus=2, memory_mib=4096, seconds=1800, instance_type=None, spot=False, fargate=True
     )
     assert cost == pytest.approx(0.5 * (2 * FARGATE_VCPU_HOUR + 4 * FARGATE_GIB_HOUR))
+
+
+def test_parent_of_several_runs_reports_the_newest(s3: Any) -> None:
+    bucket, _, key = RUN[len("s3://") :].partition("/")
+    parent = key.rpartition("/")[0]
+    time.sleep(1.1)  # S3 LastModified has one-second resolution
+    newer = f"{parent}/aaa-newer-run"  # sorts first: only its time can make it win
+    s3.put_object(Bucket=bucket, Key=f"{newer}/only-1-0b0b0b0b/spec.json", Body=b"{}")
+    report = load_run(s3, f"s3://{bucket}/{parent}", describe)
+    assert report.run_uri == f"s3://{bucket}/{newer}"
+    assert [t.rule for t in report.tasks] == ["only"]
+    assert "2 runs under the prefix; this is the newest" in report.notes
