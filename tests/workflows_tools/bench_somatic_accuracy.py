@@ -1,7 +1,7 @@
 """Somatic accuracy benchmark: simulate, align, call candidates, classify, compare to the truth.
 
 Usage: .venv/bin/python tests/workflows_tools/bench_somatic_accuracy.py [--region-length BP]
-       [--workdir DIR] [--threads N]
+       [--workdir DIR] [--threads N] [--seed N]
 Prints progress on stderr and ONE JSON line last on stdout with accuracy and timings.
 """
 
@@ -25,11 +25,11 @@ def _sh(cmd: str, cwd: Path) -> None:
     subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=cwd, check=True)
 
 
-def run(workdir: Path, region_length: int | None, threads: int) -> dict[str, object]:
+def run(workdir: Path, region_length: int | None, threads: int, seed: int) -> dict[str, object]:
     """Run every step in `workdir`; returns the figures."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    simulate(SimParams(outdir=workdir, region_length=region_length))
+    simulate(SimParams(outdir=workdir, region_length=region_length, seed=seed))
     timings["simulate_s"] = time.monotonic() - t0
     t0 = time.monotonic()
     _sh("bwa index reference.fa 2>/dev/null", workdir)
@@ -67,7 +67,11 @@ def run(workdir: Path, region_length: int | None, threads: int) -> dict[str, obj
         workdir / "reference.fa",
         somatic=True,
     )
-    figures: dict[str, object] = {"benchmark": "somatic_accuracy", "region_length": region_length}
+    figures: dict[str, object] = {
+        "benchmark": "somatic_accuracy",
+        "region_length": region_length,
+        "seed": seed,
+    }
     figures.update(result)
     figures.update({k: round(v, 2) for k, v in timings.items()})
     return figures
@@ -79,13 +83,14 @@ def main() -> int:
     ap.add_argument("--region-length", type=int, default=None, help="default: all of ce.fa")
     ap.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
     ns = ap.parse_args()
     if ns.workdir is not None:
         ns.workdir.mkdir(parents=True, exist_ok=True)
-        figures = run(ns.workdir, ns.region_length, ns.threads)
+        figures = run(ns.workdir, ns.region_length, ns.threads, ns.seed)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            figures = run(Path(tmp), ns.region_length, ns.threads)
+            figures = run(Path(tmp), ns.region_length, ns.threads, ns.seed)
     print(json.dumps(figures, sort_keys=True))
     return 0
 
