@@ -179,6 +179,11 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             if state is None or not state.is_finished:
                 yield info
             elif not state.is_failed:
+                if state.spot_reclaims:
+                    self.logger.info(
+                        f"{state.job_name or state.job_id} survived {state.spot_reclaims} spot "
+                        f"reclaim(s) and succeeded on attempt {len(state.attempts)}."
+                    )
                 self.report_job_success(info)
             else:
                 moved = self._fallback(info, state)
