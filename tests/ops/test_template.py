@@ -169,3 +169,16 @@ def test_log_group_has_retention(stack: dict[str, Any]) -> None:
     assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
         ("/aws/batch/gx", 30)
     ]
+
+
+def test_file_system_policy_is_tls_only_without_root_access() -> None:
+    policy = _template()["Resources"]["ReferenceFileSystem"]["Properties"]["FileSystemPolicy"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    allow = by_sid["AllowMountThroughMountTargets"]
+    assert allow["Effect"] == "Allow"
+    assert "elasticfilesystem:ClientRootAccess" not in allow["Action"]
+    deny = by_sid["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
