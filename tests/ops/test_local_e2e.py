@@ -73,7 +73,9 @@ def test_doctor_cli_on_local_cloud(cloud: LocalCloud, capsys: pytest.CaptureFixt
     assert "fix: restart it larger (`awsbatch local --vcpus 8" in out
 
 
-def test_refs_publish_copies_once_and_skips_same_content(cloud: LocalCloud, tmp_path: Path) -> None:
+def test_refs_publish_copies_once_and_skips_same_content(
+    cloud: LocalCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fasta = tmp_path / "ce.fa"
     shutil.copy(CE_FASTA, fasta)
     submitter = CountingSubmitter(
@@ -111,6 +113,13 @@ def test_refs_publish_copies_once_and_skips_same_content(cloud: LocalCloud, tmp_
     assert third["action"] == "published"
     assert submitter.submitted == 2
     assert (published / MARKER).stat().st_mtime_ns == marker_mtime
+
+    listing = ["refs", "list", "--staging", f"s3://{BUCKET}/staging"]
+    assert main([*listing, "--endpoint-url", cloud.endpoint_url, "--region", cloud.region]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (cloud.efs_file_system_id, "/refs/ce", first["digest"][:12])
+    ]
 
 
 def _spec(run: str, name: str, shell: str, outputs: tuple[StagedFile, ...] = ()) -> TaskSpec:
