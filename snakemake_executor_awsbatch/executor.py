@@ -33,6 +33,7 @@ from snakemake_executor_awsbatch.submitter import BatchSubmitter
 from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
 
 LOG_DIR = Path(".snakemake") / "awsbatch_logs"
+IDLE_BACKOFF = 3.0
 _log = logging.getLogger(__name__)
 
 
@@ -42,6 +43,8 @@ def _user_error(err: UserError) -> WorkflowError:
 
 class Executor(RemoteExecutor):  # type: ignore[misc]
     """Submit Snakemake jobs to AWS Batch (or to the local cloud) and follow them."""
+
+    next_seconds_between_status_checks: float  # a property of RemoteExecutor
 
     def __post_init__(self) -> None:
         """Validate the settings and connect to Batch; nothing is submitted yet."""
@@ -174,6 +177,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             except Exception as err:  # a transient API failure must not end the run
                 self.logger.warning(f"AWS Batch status check failed, will retry: {err}")
                 states = {}
+        self._adapt_interval(any(s.is_finished for s in states.values()))
         for info in active_jobs:
             state = states.get(str(info.external_jobid))
             if state is None or not state.is_finished:
@@ -191,6 +195,14 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
                     yield moved
                 else:
                     self._report_failure(info, state)
+
+    def _adapt_interval(self, progressed: bool) -> None:
+        # --seconds-between-status-checks is the pace while jobs finish; while nothing does, the
+        # pause grows to at most IDLE_BACKOFF times it, so long jobs cost fewer DescribeJobs calls.
+        base = float(self.workflow.remote_execution_settings.seconds_between_status_checks)
+        current = float(self.next_seconds_between_status_checks)
+        wanted = base if progressed else min(max(current, base) * 1.5, base * IDLE_BACKOFF)
+        self.next_seconds_between_status_checks = wanted
 
     def _fallback(self, info: SubmittedJobInfo, state: JobState) -> SubmittedJobInfo | None:
         """Resubmit a job whose spot retries were used up by reclaims to the on-demand queue."""
