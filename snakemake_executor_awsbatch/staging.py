@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -57,13 +57,32 @@ class StagingSettings:
 
     @classmethod
     def from_manifest(cls, manifest: StagingManifest, **overrides: Any) -> StagingSettings:
-        """Settings taken from a task's staging manifest."""
+        """Settings taken from a task's staging manifest (and the AWSBATCH_S3_* environment)."""
         return cls(
             checksum_algorithm=manifest.checksum_algorithm or None,
             sse_kms_key_id=manifest.sse_kms_key_id,
             storage_class=manifest.storage_class,
-            **overrides,
+            **{**tuning_from_env(), **overrides},
         )
+
+
+def tuning_from_env(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Transfer tuning from AWSBATCH_S3_CONCURRENCY / _CHUNK_MIB / _THRESHOLD_MIB, when set."""
+    env = os.environ if env is None else env
+    out: dict[str, int] = {}
+    for name, key in (
+        ("AWSBATCH_S3_CONCURRENCY", "max_concurrency"),
+        ("AWSBATCH_S3_CHUNK_MIB", "chunk_mib"),
+        ("AWSBATCH_S3_THRESHOLD_MIB", "threshold_mib"),
+    ):
+        raw = env.get(name)
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise UserError(f"{name}={raw!r} is not a positive whole number; fix or unset it.")
+            out[key] = int(raw)
+    if "chunk_mib" in out and out["chunk_mib"] < 5:
+        raise UserError("AWSBATCH_S3_CHUNK_MIB is below S3's 5 MiB part minimum; raise it.")
+    return out
 
 
 @dataclass(frozen=True)
