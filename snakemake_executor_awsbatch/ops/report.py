@@ -220,5 +220,11 @@ def render_text(report: RunReport) -> str:
                 f"retry: {task.rule} {task.job_id or task.prefix} attempt {number}: "
                 f"{attempt.reason or 'no reason given'}"
             )
+    for task in report.tasks:
+        if task.status == "FAILED":
+            lines.append(
+                f"failed: {task.rule} {task.job_id or task.prefix}: "
+                f"{task.status_reason or 'no reason given'}"
+            )
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)

@@ -183,6 +183,11 @@ def _or_dash(value: object) -> str:
 def _retries_table(report: RunReport) -> str:
     rows = []
     for task in report.tasks:
+        if task.status == "FAILED" and not task.attempts:  # failed before any attempt started
+            rows.append(
+                f"<tr><td>{escape(task.rule)}</td><td>{escape(task.job_id or '-')}</td>"
+                f"<td>-</td><td>-</td><td>{escape(task.status_reason or '-')}</td></tr>"
+            )
         for number, attempt in enumerate(task.attempts, start=1):
             if number < len(task.attempts) or task.status == "FAILED":
                 rows.append(

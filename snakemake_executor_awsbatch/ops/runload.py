@@ -8,8 +8,10 @@ hold the launcher's `report.json` and `log.txt`. This covers both front-ends:
 - CWL:       `<s3-root>/runs/<run-id>/<step>-<hex8>/`
 
 Files below a task prefix (a CWL step's `outdir/`) are never taken for tasks. The Batch job id
-comes from report.json (`batch_job_id`) or from an optional `awsbatch-run.json` manifest at the run
-prefix (`{"tasks": {"<task dir>": {"job_id": "...", "rule": "..."}}}`). The rule or step name
+comes from, in order: an optional `awsbatch-run.json` manifest at the run prefix
+(`{"tasks": {"<task dir>": {"job_id": "...", "rule": "..."}}}`), an optional `job.json`
+(`{"job_id": "..."}`) in the task prefix, or report.json's `batch_job_id` (absent when the
+launcher never ran, e.g. the image could not be pulled). The rule or step name
 comes from the manifest, else the job's `snakemake-rule` tag, else the task directory's name
 without its unique suffix. Anything missing is reported as a note, never guessed silently.
 """
@@ -117,8 +119,19 @@ def load_run(s3: Any, run_uri: str, describe: Describe | None = None) -> RunRepo
     manifest = _get_json(s3, bucket, prefix + MANIFEST) or {}
     entries: Mapping[str, Any] = manifest.get("tasks", {}) if isinstance(manifest, dict) else {}
     reports = {d: _get_json(s3, bucket, f"{prefix}{d}/report.json") for d in dirs}
+    job_files = {
+        d: _get_json(s3, bucket, f"{prefix}{d}/job.json")
+        if f"{prefix}{d}/job.json" in keys
+        else None
+        for d in dirs
+    }
     job_ids = {
-        d: str((entries.get(d) or {}).get("job_id") or (reports[d] or {}).get("batch_job_id") or "")
+        d: str(
+            (entries.get(d) or {}).get("job_id")
+            or (job_files[d] or {}).get("job_id")
+            or (reports[d] or {}).get("batch_job_id")
+            or ""
+        )
         for d in dirs
     }
     described: dict[str, dict[str, Any]] = {}
@@ -138,6 +151,8 @@ def load_run(s3: Any, run_uri: str, describe: Describe | None = None) -> RunRepo
             notes.append(f"{d}: no report.json (job not finished, or the launcher never ran)")
         job = described.get(job_ids[d])
         entry = entries.get(d) or {}
+        if job is None and job_ids[d]:
+            job = {"jobId": job_ids[d]}  # known id, but DescribeJobs not asked or forgot it
         tasks.append(_task(f"s3://{bucket}/{prefix}{d}", d, entry, report, job))
     if not any(t.instance_type for t in tasks):
         notes.append("instance types unknown (no EC2 metadata in the reports): priced as m6i")

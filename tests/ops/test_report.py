@@ -142,3 +142,33 @@ def test_parent_of_several_runs_reports_the_newest(s3: Any) -> None:
     assert report.run_uri == f"s3://{bucket}/{newer}"
     assert [t.rule for t in report.tasks] == ["only"]
     assert "2 runs under the prefix; this is the newest" in report.notes
+
+
+def test_job_file_gives_the_id_of_a_job_whose_launcher_never_ran(s3: Any) -> None:
+    bucket, _, key = RUN[len("s3://") :].partition("/")
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{key}/never-ran-4-3a1b2c3d/job.json",
+        Body=json.dumps({"job_id": "job-pull"}).encode(),
+    )
+    pull_failed = {
+        "jobId": "job-pull",
+        "jobName": "never-ran",
+        "jobQueue": "q",
+        "status": "FAILED",
+        "statusReason": "CannotPullContainerError: pull access denied",
+        "createdAt": 1_700_000_000_000,
+        "jobDefinition": "d:1",
+        "attempts": [],
+    }
+
+    def describe_with_pull(ids: Any) -> list[dict[str, Any]]:
+        return [*describe(ids), *([pull_failed] if "job-pull" in ids else [])]
+
+    report = load_run(s3, RUN, describe_with_pull)
+    task = next(t for t in report.tasks if t.rule == "never-ran")
+    assert (task.job_id, task.status) == ("job-pull", "FAILED")
+    assert task.status_reason == "CannotPullContainerError: pull access denied"
+    text = render_text(report)
+    assert "failed: never-ran job-pull: CannotPullContainerError: pull access denied" in text
+    assert "<td>CannotPullContainerError: pull access denied</td>" in render_html(report)
