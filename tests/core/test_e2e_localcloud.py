@@ -136,3 +136,37 @@ def test_spot_reclaim_is_retried_and_counted(
     state = _wait(sub, sub.submit(spec))
     assert state.status == "SUCCEEDED", state.explain()
     assert len(state.attempts) == 2 and state.spot_reclaims == 1
+
+
+def test_throttling_and_slowdown_are_ridden_out(
+    local_cloud_factory: Callable[..., LocalCloud], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = local_cloud_factory(chaos="throttle=0.3,s3_slowdown=0.1,seed=5")
+    sub, s3 = _connect(cloud, monkeypatch)
+    bucket = _bucket(cloud)
+    s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"abc")
+    staging = StagingManifest(
+        prefix=f"s3://{bucket}/runs/chaos",
+        inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/a.txt", path="a.txt"),),
+        outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/b.txt", path="b.txt"),),
+    )
+    spec = _task(cloud, "chaos", "tr a-z A-Z < a.txt > b.txt", staging=staging)
+    sub.preflight([spec])
+    state = _wait(sub, sub.submit(spec))
+    assert state.status == "SUCCEEDED", state.explain()
+    assert s3.get_object(Bucket=bucket, Key="out/b.txt")["Body"].read() == b"ABC"
+    assert sub.batch.pacer.retries > 0  # the injected 429s were met and retried
+
+
+def test_missing_input_fails_with_the_stage_in_code(env: Any) -> None:
+    cloud, sub, _ = env
+    bucket = _bucket(cloud)
+    staging = StagingManifest(
+        prefix=f"s3://{bucket}/runs/noinput",
+        inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/absent.bam", path="x.bam"),),
+    )
+    spec = _task(cloud, "noinput", "true", staging=staging)
+    state = _wait(sub, sub.submit(spec))
+    assert state.exit_code == 98 and "could not stage the inputs" in state.explain()
+    report = sub.fetch_report(spec)
+    assert report is not None and "absent.bam" in str(report["error"])
