@@ -7,7 +7,6 @@ and hands startable jobs to an `AttemptRunner`. All job state is guarded by one 
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import threading
 import time
@@ -39,8 +38,10 @@ from snakemake_executor_awsbatch.localcloud.model import (
     ContainerPlan,
     ContainerResult,
     Job,
+    summary_from_detail,
 )
 from snakemake_executor_awsbatch.localcloud.process import MemoryWatcher
+from snakemake_executor_awsbatch.localcloud.retry import retry_action
 from snakemake_executor_awsbatch.localcloud.runner import AttemptOutcome, AttemptRunner
 from snakemake_executor_awsbatch.localcloud.store import Store
 
@@ -59,30 +60,6 @@ class Capacity:
 def now_ms() -> int:
     """Epoch milliseconds, Batch's timestamp unit."""
     return int(time.time() * 1000)
-
-
-def _matches(pattern: str | None, value: str | None) -> bool:
-    if pattern is None:
-        return True
-    return value is not None and fnmatch.fnmatchcase(value, pattern)
-
-
-def retry_action(
-    rules: list[dict[str, str]],
-    exit_code: int | None,
-    reason: str | None,
-    status_reason: str | None,
-) -> str:
-    """RETRY or EXIT for a failed attempt, by Batch's `evaluateOnExit` rules (first match wins)."""
-    code = None if exit_code is None else str(exit_code)
-    for rule in rules:
-        if (
-            _matches(rule.get("onExitCode"), code)
-            and _matches(rule.get("onReason"), reason)
-            and _matches(rule.get("onStatusReason"), status_reason)
-        ):
-            return str(rule["action"]).upper()
-    return "RETRY"
 
 
 class Engine:
@@ -152,7 +129,9 @@ class Engine:
     def summaries(self) -> list[dict[str, Any]]:
         """JobSummary records of every job ever submitted, oldest first."""
         with self._lock:
-            stored = [_summary_of(d) for k, d in self._archive.items() if k not in self._jobs]
+            stored = [
+                summary_from_detail(d) for k, d in self._archive.items() if k not in self._jobs
+            ]
             live = [j.summary() for j in self._jobs.values()]
         return stored + live
 
@@ -398,11 +377,17 @@ class Engine:
     def _on_finished(
         self, job: Job, attempt: Attempt, plans: list[ContainerPlan], outcome: AttemptOutcome
     ) -> None:
+        attempt_dir = job.work_dir
         with self._cond:
-            self._close_attempt(job, outcome, plans)
+            succeeded = self._close_attempt(job, outcome, plans)
             self._wake()
+        # Failed attempts keep their directory for inspection; successful ones free the disk
+        # (outside the lock: a large directory takes a while).
+        if succeeded and attempt_dir is not None:
+            shutil.rmtree(attempt_dir, ignore_errors=True)
 
-    def _close_attempt(self, job: Job, outcome: AttemptOutcome, plans: list[ContainerPlan]) -> None:
+    def _close_attempt(self, job: Job, outcome: AttemptOutcome, plans: list[ContainerPlan]) -> bool:
+        """Record an attempt's end and decide: SUCCEEDED, retry, or FAILED. True on success."""
         attempt = job.current
         assert attempt is not None
         for timer in self._timers.pop(job.job_id, []):
@@ -435,10 +420,9 @@ class Engine:
             attempt.status_reason = REASON_ESSENTIAL_EXITED
         job.attempts.append(attempt)
         job.current = None
-        self._cleanup_work_dir(job, outcome.succeeded(plans) if plans else False)
         if plans and outcome.succeeded(plans):
             self._finish(job, SUCCEEDED, REASON_ESSENTIAL_EXITED)
-            return
+            return True
         final = outcome.stop_kind in ("terminate", "timeout", "shutdown") or self._stopped
         if not final and len(job.attempts) < job.max_attempts:
             first = attempt.primary()
@@ -451,13 +435,9 @@ class Engine:
             if action == "RETRY":
                 self._set_status(job, RUNNABLE)
                 job.status_reason = None
-                return
+                return False
         self._finish(job, FAILED, attempt.status_reason)
-
-    def _cleanup_work_dir(self, job: Job, succeeded: bool) -> None:
-        # Failed attempts keep their directory for inspection; successful ones free the disk.
-        if succeeded and job.work_dir is not None:
-            shutil.rmtree(job.work_dir, ignore_errors=True)
+        return False
 
     def _finish(self, job: Job, status: str, reason: str | None) -> None:
         if job.status in TERMINAL:
@@ -484,29 +464,3 @@ class Engine:
             if parent.is_terminated or parent.is_cancelled:
                 reason = self._jobs[parent.children[0]].status_reason
             self._finish(parent, SUCCEEDED if ok else FAILED, reason)
-
-
-def _summary_of(detail: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "jobArn",
-        "jobId",
-        "jobName",
-        "createdAt",
-        "status",
-        "statusReason",
-        "startedAt",
-        "stoppedAt",
-        "jobDefinition",
-        "arrayProperties",
-    )
-    out = {k: detail[k] for k in keys if k in detail}
-    if "arrayProperties" in out:
-        array = out["arrayProperties"]
-        out["arrayProperties"] = (
-            {"size": array["size"]} if "size" in array else {"index": array.get("index")}
-        )
-    container = detail.get("container") or {}
-    summary = {k: container[k] for k in ("exitCode", "reason") if k in container}
-    if "container" in detail:
-        out["container"] = summary
-    return out

@@ -272,3 +272,30 @@ class Job:
                         container["reason"] = result.reason
             out["ecsProperties"] = ecs
         return out
+
+
+def summary_from_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """A ListJobs JobSummary from a stored DescribeJobs record."""
+    keys = (
+        "jobArn",
+        "jobId",
+        "jobName",
+        "createdAt",
+        "status",
+        "statusReason",
+        "startedAt",
+        "stoppedAt",
+        "jobDefinition",
+        "arrayProperties",
+    )
+    out = {k: detail[k] for k in keys if k in detail}
+    if "arrayProperties" in out:
+        array = out["arrayProperties"]
+        out["arrayProperties"] = (
+            {"size": array["size"]} if "size" in array else {"index": array.get("index")}
+        )
+    container = detail.get("container") or {}
+    summary = {k: container[k] for k in ("exitCode", "reason") if k in container}
+    if "container" in detail:
+        out["container"] = summary
+    return out

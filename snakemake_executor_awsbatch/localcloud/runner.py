@@ -8,6 +8,7 @@ START); when an essential container stops, the others are stopped, as ECS stops 
 from __future__ import annotations
 
 import io
+import os
 import queue
 import signal
 import subprocess
@@ -76,19 +77,27 @@ class AttemptRunner:
         with self._lock:
             if self._stop_kind is None:
                 self._stop_kind, self._stop_reason = kind, reason
-            groups = [r.proc.pid for r in self._running.values() if not r.exited]
+            signalled = self._signal_running(signal.SIGTERM if grace > 0 else signal.SIGKILL)
         self._events.put("")
-        for pgid in groups:
-            process.signal_group(pgid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        if grace > 0 and groups:
-            timer = threading.Timer(grace, self._kill_all, args=(groups,))
+        if grace > 0 and signalled:
+            timer = threading.Timer(grace, self._kill_all)
             timer.daemon = True
             timer.start()
 
-    @staticmethod
-    def _kill_all(groups: list[int]) -> None:
+    def _kill_all(self) -> None:
+        with self._lock:
+            self._signal_running(signal.SIGKILL)
+
+    def _signal_running(self, sig: signal.Signals) -> bool:
+        """Signal the groups of containers not yet reaped (call with the lock held).
+
+        A group id is only signalled while its leader is unreaped (running or a zombie), so a
+        signal can never reach an unrelated group that reused the number.
+        """
+        groups = [r.proc.pid for r in self._running.values() if not r.exited]
         for pgid in groups:
-            process.signal_group(pgid, signal.SIGKILL)
+            process.signal_group(pgid, sig)
+        return bool(groups)
 
     def _run(self) -> None:
         results = {p.name: ContainerResult(p.name, p.log_stream) for p in self.plans}
@@ -139,7 +148,6 @@ class AttemptRunner:
                 all_running = list(self._running.values())
             for entry in all_running:
                 entry.reader.join()
-                self.watcher.unwatch(entry.proc.pid)
             kind = self._stop_kind if self._stop_kind != "essential-exited" else None
             if kind == "start-failed":
                 kind = None
@@ -161,6 +169,11 @@ class AttemptRunner:
 
     def _launch(self, plan: ContainerPlan, result: ContainerResult) -> str | None:
         """Start one container; returns a CannotStartContainerError reason on failure."""
+        if not plan.argv:
+            return (
+                "CannotStartContainerError: the container has no command, and the local cloud "
+                "runs no image entrypoint; give the job definition a command"
+            )
         if plan.binds and not process.mount_namespaces_available():
             return process.NAMESPACE_UNAVAILABLE
         self.sink.open_stream(plan.log_stream)
@@ -183,20 +196,27 @@ class AttemptRunner:
         return None
 
     def _out_of_memory(self, entry: _Running) -> None:
-        entry.oom = True
-        process.signal_group(entry.proc.pid, signal.SIGKILL)
+        with self._lock:
+            if entry.exited:
+                return
+            entry.oom = True
+            process.signal_group(entry.proc.pid, signal.SIGKILL)
 
     def _wait(self, entry: _Running) -> None:
         """Wait for the container's main process, then report its exit."""
         copier = threading.Thread(target=self._copy_output, args=(entry,), daemon=True)
         copier.start()
-        entry.proc.wait()
-        # A container ends with its main process: stop whatever it left behind, so that the
-        # output pipe closes and nothing outlives the attempt.
-        process.signal_group(entry.proc.pid, signal.SIGKILL)
-        copier.join()
+        pid = entry.proc.pid
+        # Wait without reaping: while the leader is a zombie its pid and group id stay reserved.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        self.watcher.unwatch(pid)
         with self._lock:
+            # A container ends with its main process: stop whatever it left behind, so that
+            # the output pipe closes and nothing outlives the attempt.
+            process.signal_group(pid, signal.SIGKILL)
             entry.exited = True
+        entry.proc.wait()
+        copier.join()
         self._events.put(entry.plan.name)
 
     def _copy_output(self, entry: _Running) -> None:

@@ -214,9 +214,9 @@ def test_job_larger_than_environment_stays_runnable(local_cloud: LocalCloud, bat
 def test_capacity_is_shared_in_fifo_order(local_cloud_factory: Any) -> None:
     cloud = local_cloud_factory(vcpus=2, memory_mib=1024)
     batch = client(cloud, "batch")
-    arn = register(batch, "wide", ["sleep", "0.5"], vcpus="2")
+    arn = register(batch, "wide", ["sleep", "2"], vcpus="2")
     first = submit(batch, cloud, arn, "w1")
-    second = submit(batch, cloud, arn, "w2")
+    second = submit(batch, cloud, arn, "w2", containerOverrides={"command": ["true"]})
     wait(batch, first, statuses=("RUNNING",))
     assert batch.describe_jobs(jobs=[second])["jobs"][0]["status"] == "RUNNABLE"
     a, b = wait(batch, first), wait(batch, second)
@@ -290,3 +290,21 @@ def test_oom_can_be_retried_with_an_exit_rule_on_reason(
     assert done["status"] == "SUCCEEDED"
     assert done["attempts"][0]["container"]["exitCode"] == 137
     assert done["attempts"][0]["container"]["reason"].startswith("OutOfMemoryError")
+
+
+def test_job_without_command_fails_to_start(local_cloud: LocalCloud, batch: Any) -> None:
+    arn = batch.register_job_definition(
+        jobDefinitionName="no-command",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "64"},
+            ],
+        },
+    )["jobDefinitionArn"]
+    done = wait(batch, submit(batch, local_cloud, arn, "no-command"))
+    assert done["status"] == "FAILED"
+    assert done["statusReason"] == "Task failed to start"
+    assert done["container"]["reason"].startswith("CannotStartContainerError")
