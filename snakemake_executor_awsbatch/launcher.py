@@ -164,12 +164,22 @@ def launch(spec_uri: str, client: Any | None = None) -> int:
         log.error("%s", report.error)
         _finish(client, report, f"{prefix}/report.json", None, None)
         return EXIT_SPEC_UNREADABLE
-    manifest = spec.staging
     fd, log_path = tempfile.mkstemp(prefix="awsbatch-log-")
     os.close(fd)
     workdir = spec.workdir or tempfile.mkdtemp(prefix="awsbatch-work-")
-    os.makedirs(workdir, exist_ok=True)
-    report.instance = instance_metadata()
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        report.instance = instance_metadata()
+        _run_task(client, spec, workdir, log_path, report)
+    finally:
+        if spec.workdir is None:  # ours: free the disk (large BAMs) for the next job
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report.exit_code
+
+
+def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report: Report) -> None:
+    """Stage in, run, stage out, then upload the log and report (whatever failed)."""
+    manifest = spec.staging
     with S3Stager(client, StagingSettings.from_manifest(manifest)) as stager:
         try:
             start = time.monotonic()
@@ -180,7 +190,7 @@ def launch(spec_uri: str, client: Any | None = None) -> int:
             report.error = f"staging inputs failed: {error}"
             log.error("%s", report.error)
             _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
-            return EXIT_STAGE_IN_FAILED
+            return
         start = time.monotonic()
         code = run_payload(spec, workdir, log_path)
         report.payload_seconds = time.monotonic() - start
@@ -201,7 +211,6 @@ def launch(spec_uri: str, client: Any | None = None) -> int:
                 report.error = f"staging outputs failed: {error}"
                 log.error("%s", report.error)
     _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
-    return report.exit_code
 
 
 def _finish(

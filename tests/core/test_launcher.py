@@ -4,6 +4,7 @@ log and report uploaded also when the payload or the staging fails."""
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Any
 
 import pytest
@@ -58,8 +59,9 @@ def test_stages_runs_and_reports(s3: Any, bucket: str, tmp_path: Any, capfd: Any
 
 
 def test_failing_payload_passes_its_code_and_still_reports(
-    s3: Any, bucket: str, tmp_path: Any
+    s3: Any, bucket: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     manifest = StagingManifest(
         prefix=f"s3://{bucket}/t",
         outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/never.txt", path="never.txt"),),
@@ -70,6 +72,7 @@ def test_failing_payload_passes_its_code_and_still_reports(
     report = _report(s3, bucket)
     assert report["status"] == "payload_failed"
     assert (report["exit_code"], report["payload_exit_code"]) == (3, 3)
+    assert list(tmp_path.iterdir()) == []  # the launcher's own work dir and log file are gone
 
 
 def test_success_codes_and_redirections(s3: Any, bucket: str, tmp_path: Any) -> None:
