@@ -190,6 +190,9 @@ class AttemptRunner:
         )
         with self._lock:
             self._running[plan.name] = entry
+            if self._stop_kind is not None:
+                # A stop arrived while this container was being started: it missed the signal.
+                process.signal_group(proc.pid, signal.SIGKILL)
         entry.reader.start()
         limit = plan.memory_mib * 1024 * 1024
         self.watcher.watch(proc.pid, limit, lambda: self._out_of_memory(entry))
