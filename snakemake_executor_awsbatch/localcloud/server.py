@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 import time
 import traceback
@@ -133,7 +134,7 @@ class CloudApp:
         elif service == "s3":
             operation = s3_operation(method, path, str(environ.get("QUERY_STRING", "")), environ)
         else:
-            operation = f"{method} {path}"
+            operation = rest_operation(service, method, path)
 
         if service == "s3" and self._chaos.slow_down_s3_call():
             _drain(environ)
@@ -227,6 +228,39 @@ class CloudApp:
         start_response(f"{status} {phrase}", headers)
         self._calls.record(service, op, status)
         return [payload]
+
+
+# Signing names that differ from botocore's model names.
+_MODEL_NAMES = {"elasticfilesystem": "efs"}
+
+
+@functools.cache
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
+    """(method, path pattern, operation) of a REST service's botocore model, longest first."""
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        model = botocore.session.get_session().get_service_model(_MODEL_NAMES.get(service, service))
+    except botocore.exceptions.UnknownServiceError:
+        return []
+    if model.protocol not in ("rest-json", "rest-xml"):
+        return []
+    routes = []
+    for op in model.operation_names:
+        http = model.operation_model(op).http
+        uri = str(http["requestUri"]).split("?", 1)[0]
+        pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(uri))
+        routes.append((str(http["method"]), re.compile(f"^{pattern}/?$"), op))
+    return sorted(routes, key=lambda r: -len(r[1].pattern))
+
+
+def rest_operation(service: str, method: str, path: str) -> str:
+    """The operation of a REST request by its method and path (for the call log)."""
+    for verb, pattern, name in _rest_routes(service):
+        if verb == method and pattern.match(path):
+            return name
+    return f"{method} {path}"
 
 
 @functools.cache

@@ -116,9 +116,13 @@ def test_list_jobs_by_status_and_name(local_cloud: LocalCloud, batch: Any) -> No
 
 def test_every_call_is_logged(local_cloud: LocalCloud, batch: Any) -> None:
     batch.describe_job_queues()
+    client(local_cloud, "efs").describe_file_systems()
+    client(local_cloud, "logs").describe_log_groups()
     client(local_cloud, "s3").list_buckets()
     records = [json.loads(line) for line in local_cloud.api_calls_path.read_text().splitlines()]
     assert {"service", "operation", "status", "time"} <= set(records[-1])
     pairs = [(r["service"], r["operation"], r["status"]) for r in records]
     assert ("batch", "DescribeJobQueues", 200) in pairs
+    assert ("elasticfilesystem", "DescribeFileSystems", 200) in pairs
+    assert ("logs", "DescribeLogGroups", 200) in pairs
     assert pairs[-1] == ("s3", "ListBuckets", 200)
