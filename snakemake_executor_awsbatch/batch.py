@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.ratelimit import Pacer, RateLimiter
@@ -20,6 +20,10 @@ from snakemake_executor_awsbatch.ratelimit import Pacer, RateLimiter
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+NO_CREDENTIALS = (
+    "no AWS credentials were found; configure them (aws configure, AWS_PROFILE or an instance "
+    "role), or use the local cloud."
+)
 DESCRIBE_BATCH = 100
 TERMINATE_BATCH = 50
 
@@ -40,6 +44,8 @@ class BatchClient:
     def _call(self, op: str, fn: Callable[[], T]) -> T:
         try:
             return self.pacer.call(op, fn)
+        except NoCredentialsError as error:
+            raise UserError(NO_CREDENTIALS) from error
         except ClientError as error:
             err = error.response.get("Error", {})
             code, message = str(err.get("Code", "")), str(err.get("Message", error))

@@ -19,9 +19,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
-from snakemake_executor_awsbatch.batch import BatchClient
+from snakemake_executor_awsbatch.batch import NO_CREDENTIALS, BatchClient
 from snakemake_executor_awsbatch.capacity import CapacityChecker, StuckTracker
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobdef import job_definition_request, submit_request
@@ -117,17 +117,18 @@ class BatchSubmitter:
         # Our pacer does the retrying; botocore's own retries would multiply the attempts.
         single = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         s3_config = Config(retries={"mode": "standard", "max_attempts": 8})
-        batch = BatchClient(
-            session.client("batch", endpoint_url=endpoint_url, config=single),
-            Pacer(process_limiter("batch", settings.max_calls_per_second)),
-        )
-        return cls(
-            batch,
-            session.client("s3", endpoint_url=endpoint_url, config=s3_config),
-            session.client("logs", endpoint_url=endpoint_url, config=single),
-            settings,
-            logs_pacer=Pacer(process_limiter("logs", 10.0)),
-        )
+        try:
+            batch = BatchClient(
+                session.client("batch", endpoint_url=endpoint_url, config=single),
+                Pacer(process_limiter("batch", settings.max_calls_per_second)),
+            )
+            s3 = session.client("s3", endpoint_url=endpoint_url, config=s3_config)
+            logs = session.client("logs", endpoint_url=endpoint_url, config=single)
+        except NoRegionError:
+            raise UserError(
+                "no AWS region is configured; set the region option or AWS_DEFAULT_REGION."
+            ) from None
+        return cls(batch, s3, logs, settings, logs_pacer=Pacer(process_limiter("logs", 10.0)))
 
     def preflight(self, specs: Iterable[TaskSpec]) -> None:
         """Check every spec and its queue; raises UserError before anything is submitted."""
@@ -164,6 +165,8 @@ class BatchSubmitter:
                 ContentType="application/json",
                 **extra,
             )
+        except NoCredentialsError as error:
+            raise UserError(NO_CREDENTIALS) from error
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket", "AccessDenied", "403", "404"):
@@ -207,9 +210,9 @@ class BatchSubmitter:
             out[job_id] = state
         if stuck_to_fail:
             # A job that can never be placed blocks the head of its queue: end it.
-            self.cancel([s.job_id for s in stuck_to_fail], "stuck RUNNABLE: " + "see explain()")
             for state in stuck_to_fail:
                 explanation = state.explain()
+                self.cancel([state.job_id], explanation)
                 out[state.job_id] = dataclasses.replace(
                     state, status="FAILED", stuck_seconds=None, status_reason=explanation
                 )

@@ -284,3 +284,18 @@ def test_spec_with_a_credential_is_never_uploaded(env: Any, bucket: str, s3: Any
     with pytest.raises(UserError, match="contains an AWS credential"):
         sub.submit(leaky)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="run/leak/")
+
+
+def test_no_region_or_credentials_are_user_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(UserError, match="no AWS region"):
+        BatchSubmitter.create()
+    sub = BatchSubmitter.create(region="us-east-1")
+    with pytest.raises(UserError, match="no AWS credentials"):
+        sub.poll(["x"])
