@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +31,7 @@ from snakemake_executor_awsbatch.ops.report import AttemptRecord, RunReport, Tas
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 
 MANIFEST = "awsbatch-run.json"
+FETCH_THREADS = 16
 TASK_FILES = ("spec.json", "report.json", "log.txt")
 _SUFFIX = re.compile(r"(-\d+)?-[0-9a-f]{8}$")
 
@@ -118,13 +120,17 @@ def load_run(s3: Any, run_uri: str, describe: Describe | None = None) -> RunRepo
         )
     manifest = _get_json(s3, bucket, prefix + MANIFEST) or {}
     entries: Mapping[str, Any] = manifest.get("tasks", {}) if isinstance(manifest, dict) else {}
-    reports = {d: _get_json(s3, bucket, f"{prefix}{d}/report.json") for d in dirs}
-    job_files = {
-        d: _get_json(s3, bucket, f"{prefix}{d}/job.json")
-        if f"{prefix}{d}/job.json" in keys
-        else None
-        for d in dirs
-    }
+
+    def fetch(name: str) -> dict[str, dict[str, Any] | None]:
+        # One GET per task: in parallel, as a run can hold thousands of tasks.
+        wanted = [d for d in dirs if f"{prefix}{d}/{name}" in keys]
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            got = pool.map(lambda d: _get_json(s3, bucket, f"{prefix}{d}/{name}"), wanted)
+            found = dict(zip(wanted, got, strict=True))
+        return {d: found.get(d) for d in dirs}
+
+    reports = fetch("report.json")
+    job_files = fetch("job.json")
     job_ids = {
         d: str(
             (entries.get(d) or {}).get("job_id")
