@@ -44,7 +44,12 @@ def mount_namespaces_available() -> bool:
     return probe.returncode == 0
 
 
-def wrap_with_binds(argv: Sequence[str], binds: Sequence[Bind]) -> list[str]:
+def mount_failure_marker(cwd: Path, name: str) -> Path:
+    """The file the mount prologue creates when a bind fails (so a 125 exit is told apart)."""
+    return cwd / f".localcloud-mount-failed-{name}"
+
+
+def wrap_with_binds(argv: Sequence[str], binds: Sequence[Bind], marker: Path) -> list[str]:
     """The argv that runs `argv` inside a private mount namespace with `binds` in place."""
     if not binds:
         return list(argv)
@@ -56,7 +61,10 @@ def wrap_with_binds(argv: Sequence[str], binds: Sequence[Bind]) -> list[str]:
         if bind.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
     prologue = "; ".join(lines)
-    script = f'( {prologue} ) || exit {MOUNT_FAILED_EXIT}; exec "$@"'
+    script = (
+        f'marker=$1; shift; ( {prologue} ) || {{ : > "$marker"; exit {MOUNT_FAILED_EXIT}; }}; '
+        'exec "$@"'
+    )
     return [
         "unshare",
         "--mount",
@@ -67,16 +75,17 @@ def wrap_with_binds(argv: Sequence[str], binds: Sequence[Bind]) -> list[str]:
         "-c",
         script,
         "sh",
+        str(marker),
         *argv,
     ]
 
 
 def start_group(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path, binds: Sequence[Bind]
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path, binds: Sequence[Bind], name: str
 ) -> subprocess.Popen[bytes]:
     """Start `argv` as a new process group with stdout and stderr merged into one pipe."""
     return subprocess.Popen(
-        wrap_with_binds(argv, binds),
+        wrap_with_binds(argv, binds, mount_failure_marker(cwd, name)),
         cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,

@@ -140,6 +140,13 @@ class AttemptRunner:
                 entry.result.exit_code = code
                 if entry.oom:
                     entry.result.reason = REASON_OOM
+                elif process.mount_failure_marker(self.cwd, name).exists():
+                    start_error = (
+                        "CannotStartContainerError: binding the job's volumes failed (the "
+                        "container's log has mount's message)"
+                    )
+                    entry.result.exit_code = None
+                    entry.result.reason = start_error
                 finished[name] = code
                 if entry.plan.essential:
                     self.stop("essential-exited", None, grace=STOP_GRACE_SECONDS)
@@ -178,7 +185,7 @@ class AttemptRunner:
             return process.NAMESPACE_UNAVAILABLE
         self.sink.open_stream(plan.log_stream)
         try:
-            proc = process.start_group(plan.argv, dict(plan.env), self.cwd, plan.binds)
+            proc = process.start_group(plan.argv, dict(plan.env), self.cwd, plan.binds, plan.name)
         except OSError as exc:
             return (
                 f"CannotStartContainerError: failed to start {plan.argv[0] if plan.argv else ''}:"

@@ -254,3 +254,44 @@ def test_access_point_volume_rules_are_enforced(local_cloud: LocalCloud, batch: 
             )
         assert caught.value.response["Error"]["Code"] == "ClientException"
         assert words in caught.value.response["Error"]["Message"]
+
+
+def register_host_volume(batch: Any, name: str, source: str) -> str:
+    return str(
+        batch.register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={
+                "image": "busybox",
+                "command": ["ls", "/mnt/localcloud-test-host"],
+                "resourceRequirements": resources(),
+                "volumes": [{"name": "h", "host": {"sourcePath": source}}],
+                "mountPoints": [
+                    {"sourceVolume": "h", "containerPath": "/mnt/localcloud-test-host"}
+                ],
+            },
+        )["jobDefinitionArn"]
+    )
+
+
+def test_failed_bind_is_a_start_failure(local_cloud: LocalCloud, batch: Any) -> None:
+    arn = register_host_volume(batch, "bad-bind", "/nonexistent/localcloud-source")
+    job = batch.submit_job(jobName="bad-bind", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    done = wait(batch, job["jobId"])
+    assert done["status"] == "FAILED"
+    assert done["statusReason"] == "Task failed to start"
+    assert done["container"]["reason"].startswith("CannotStartContainerError: binding")
+    assert "exitCode" not in done["container"]
+
+
+def test_volumes_without_mount_namespaces_fail_clearly(
+    local_cloud: LocalCloud, batch: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from snakemake_executor_awsbatch.localcloud import process
+
+    monkeypatch.setattr(process, "mount_namespaces_available", lambda: False)
+    arn = register_host_volume(batch, "no-ns", str(tmp_path))
+    job = batch.submit_job(jobName="no-ns", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    done = wait(batch, job["jobId"])
+    assert done["status"] == "FAILED"
+    assert "private mount namespace" in done["container"]["reason"]
