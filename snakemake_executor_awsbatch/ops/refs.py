@@ -78,6 +78,14 @@ class EfsTarget:
         return f"{self.file_system_id}{self.path}.json"
 
 
+def fasta_stem(path: Path) -> str:
+    """'GRCh38.p14.fa.gz' -> 'GRCh38.p14' (where samtools and Picard put the .dict)."""
+    for suffix in FASTA_SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
 def reference_files(path: Path) -> list[Path]:
     """A FASTA and the index files next to it, or every file of a directory."""
     if path.is_dir():
@@ -94,12 +102,7 @@ def reference_files(path: Path) -> list[Path]:
         )
     found = [path]
     found += [Path(f"{path}{s}") for s in INDEX_SUFFIXES if Path(f"{path}{s}").is_file()]
-    stem = path.name
-    for suffix in FASTA_SUFFIXES:
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    for dictionary in (path.with_name(f"{stem}.dict"), Path(f"{path}.dict")):
+    for dictionary in (path.with_name(f"{fasta_stem(path)}.dict"), Path(f"{path}.dict")):
         if dictionary.is_file() and dictionary not in found:
             found.append(dictionary)
     return found
@@ -125,8 +128,7 @@ def build_indexes(fasta: Path, which: Sequence[str]) -> None:
     if "faidx" in which:
         pysam.faidx(str(fasta))
     if "dict" in which:
-        stem = fasta.name.split(".")[0]
-        pysam.samtools.dict("-o", str(fasta.with_name(f"{stem}.dict")), str(fasta))
+        pysam.samtools.dict("-o", str(fasta.with_name(f"{fasta_stem(fasta)}.dict")), str(fasta))
     if "bwa" in which:
         if shutil.which("bwa") is None:
             raise UserError(
