@@ -9,7 +9,7 @@ from wf_helpers import records
 
 from workflows.demo import executor_available, result_vcf, run_workflow
 
-CONFIG = {"scatter": 2}
+CONFIG = {"scatter": 1}
 
 
 @pytest.mark.e2e

@@ -30,6 +30,9 @@ inputs:
   min_alt_count:
     type: int
     default: 2
+  min_tumor_lod:
+    type: float
+    default: 4.0
 outputs:
   somatic_vcf:
     type: File
@@ -163,4 +166,5 @@ steps:
         pickValue: first_non_null
       tumor_sample: {source: pair, valueFrom: $(self).tumor}
       normal_sample: {source: pair, valueFrom: $(self).normal}
+      min_tumor_lod: min_tumor_lod
     out: [somatic]

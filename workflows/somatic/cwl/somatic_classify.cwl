@@ -35,6 +35,11 @@ inputs:
   normal_sample:
     type: string
     inputBinding: {prefix: --normal-sample}
+  min_tumor_lod:
+    type: float
+    default: 4.0
+    doc: lowest tumor log-odds for PASS (see docs/workflows.md for how 4.0 was chosen)
+    inputBinding: {prefix: --min-tumor-lod}
 arguments:
   - {prefix: --out, valueFrom: $(inputs.pair).somatic.vcf.gz}
 outputs:
