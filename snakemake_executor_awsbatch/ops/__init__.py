@@ -1,0 +1,1 @@
+"""Operations for real AWS accounts: preflight doctor, reference publishing, run report, tiering."""
