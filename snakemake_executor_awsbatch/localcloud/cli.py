@@ -70,13 +70,6 @@ def run(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"awsbatch local: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(
-            f"awsbatch local: cannot listen on 127.0.0.1:{args.port} ({exc.strerror}); choose "
-            f"another --port.",
-            file=sys.stderr,
-        )
-        return 2
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"Local cloud listening on {cloud.endpoint_url}")

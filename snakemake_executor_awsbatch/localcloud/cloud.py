@@ -141,6 +141,29 @@ class LocalCloud:
 
     def start(self) -> None:
         """Bring up moto's services, the engine and the HTTP endpoint."""
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Release what a failed start acquired."""
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+        for closable in (self._store, self._calls):
+            if closable is not None:
+                closable.close()
+        self._store = self._calls = None
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    def _start(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
@@ -170,13 +193,20 @@ class LocalCloud:
             memory_mib=self._memory_mib,
             min_timeout_seconds=self._min_timeout,
         )
-        self._server = make_server(
-            "127.0.0.1",
-            self._port,
-            _not_ready,  # replaced below, once the port (needed by jobs' env) is known
-            threaded=True,
-            request_handler=_QuietHandler,
-        )
+        try:
+            self._server = make_server(
+                "127.0.0.1",
+                self._port,
+                _not_ready,  # replaced below, once the port (needed by jobs' env) is known
+                threaded=True,
+                request_handler=_QuietHandler,
+            )
+        except (OSError, SystemExit):
+            # werkzeug reports a port in use by exiting; this is a library, so say it instead.
+            raise UserError(
+                f"Port {self._port} on 127.0.0.1 is not available to the local cloud; choose "
+                f"another port (0 picks a free one)."
+            ) from None
         self._port = int(self._server.server_address[1])
         host = HostContext(
             efs_root=self.efs_root,

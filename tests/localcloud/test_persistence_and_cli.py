@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import boto3
+import pytest
 
 from localcloud.helpers import client, log_lines, register, wait
+from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 
 
@@ -151,3 +153,13 @@ def test_cli_rejects_bad_chaos(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "spot=5" in result.stderr
+
+
+def test_port_in_use_fails_cleanly_and_frees_the_state_dir(tmp_path: Path) -> None:
+    with LocalCloud(state_dir=tmp_path / "a", vcpus=1, memory_mib=256) as first:
+        port = int(first.endpoint_url.rsplit(":", 1)[1])
+        second = LocalCloud(state_dir=tmp_path / "b", port=port, vcpus=1, memory_mib=256)
+        with pytest.raises(UserError, match=f"Port {port} "):
+            second.start()
+    with LocalCloud(state_dir=tmp_path / "b", vcpus=1, memory_mib=256) as third:
+        assert client(third, "batch").describe_job_queues()["jobQueues"]
