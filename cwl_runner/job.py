@@ -61,7 +61,14 @@ class AwsBatchJob(CommandLineJob):
     def submit(self, runtimeContext: RuntimeContext) -> str | None:
         """Stage inputs to S3 and submit the Batch job; None if the call cache answered."""
         os.makedirs(self.tmpdir, exist_ok=True)
-        self._setup(runtimeContext)
+        # cwltool's _setup insists that staged files exist locally; S3 ones are checked below.
+        full_mapper = self.pathmapper
+        self.pathmapper = _local_only(full_mapper)
+        try:
+            self._setup(runtimeContext)
+        finally:
+            self.pathmapper = full_mapper
+        self._check_s3_inputs()
         self._runtime_context = runtimeContext
         self.task_spec = self._task_spec(runtimeContext)
         self._cache = CallCache(self.session.store, self.session.settings.s3_root)
@@ -127,6 +134,21 @@ class AwsBatchJob(CommandLineJob):
                 self.output_callback(outputs, process_status)
 
     # ---- helpers ------------------------------------------------------------------------
+    def _check_s3_inputs(self) -> None:
+        store = self.session.store
+        for _key, ent in self.pathmapper.items_exclude_children():
+            if not ent.staged or not is_s3(ent.resolved):
+                continue
+            found = (
+                store.is_prefix(ent.resolved)
+                if ent.type in _DIR_TYPES
+                else store.exists_object(ent.resolved)
+            )
+            if not found:
+                raise WorkflowException(
+                    f"Input {ent.resolved} does not exist in S3; upload it or fix its location."
+                )
+
     def _work_reuse_enabled(self) -> bool:
         req, _ = self.builder.get_requirement("WorkReuse")
         return req is None or bool(req.get("enableReuse", True))

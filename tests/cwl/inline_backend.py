@@ -73,7 +73,7 @@ class InlineBackend:
         def rel(path: str | None, mode: str) -> Any:
             if path is None:
                 return None
-            return open(os.path.join(workdir, path), mode)  # noqa: SIM115
+            return open(os.path.join(workdir, path), mode)
 
         stdin, stdout, stderr = rel(launch.stdin, "rb"), rel(launch.stdout, "wb"), None
         stderr = rel(launch.stderr, "wb")
