@@ -56,6 +56,9 @@ def add_doctor_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--access-point", default=None, help="EFS access point id")
     parser.add_argument("--job-role-arn", default=_env("JOB_ROLE_ARN"), help="job role ARN")
+    parser.add_argument(
+        "--image", default=_env("IMAGE"), help="job image (ECR images are looked up)"
+    )
     parser.add_argument("--max-vcpus", type=float, default=None, help="largest vCPU request")
     parser.add_argument("--max-memory", type=int, default=None, help="largest request, MiB")
     parser.add_argument("--workflow", type=Path, default=None, help="Snakefile or .cwl to scan")
@@ -108,6 +111,7 @@ def run_doctor_command(args: argparse.Namespace) -> int:
             job_role_arn=args.job_role_arn,
             request=request,
             write_probe=not args.no_write_probe,
+            image=args.image,
         )
         clients = Clients.create(
             region=args.region, endpoint_url=args.endpoint_url, profile=args.profile

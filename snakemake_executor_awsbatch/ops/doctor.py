@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from snakemake_executor_awsbatch.ops.capacity import Request, check_capacity
 from snakemake_executor_awsbatch.ops.checks import Check, Status, guard
+from snakemake_executor_awsbatch.ops.doctor_image import check_image
 from snakemake_executor_awsbatch.ops.doctor_storage import check_bucket, check_efs, check_job_role
 
 
@@ -32,6 +33,7 @@ class DoctorTarget:
     job_role_arn: str | None = None
     request: Request | None = None
     write_probe: bool = True
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Clients:
     efs: Any
     sts: Any
     iam: Any
+    ecr: Any
 
     @classmethod
     def create(
@@ -71,6 +74,7 @@ class Clients:
             efs=client("efs"),
             sts=client("sts"),
             iam=client("iam"),
+            ecr=client("ecr"),
         )
 
     @property
@@ -251,6 +255,7 @@ def run_doctor(clients: Clients, target: DoctorTarget) -> list[Check]:
         lambda: check_bucket(clients, target),
         lambda: check_efs(clients, target),
         lambda: check_job_role(clients, target),
+        lambda: check_image(clients, target.image),
     )
     return [check for group in groups for check in group()]
 

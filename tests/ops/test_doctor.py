@@ -184,3 +184,25 @@ def test_request_from_snakefile_and_cwl(tmp_path: Path) -> None:
     empty.write_text("class: CommandLineTool\nbaseCommand: [true]\ninputs: []\noutputs: []\n")
     with pytest.raises(UserError, match="--max-vcpus"):
         request_from_workflow(empty)
+
+
+def test_image_check_finds_ecr_images_and_names_missing_ones(account: dict[str, Any]) -> None:
+    ecr = boto3.client("ecr", region_name=REGION)
+    repo = ecr.create_repository(repositoryName="awsbatch-genomics")["repository"]
+    manifest = (
+        '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
+    )
+    ecr.put_image(repositoryName="awsbatch-genomics", imageManifest=manifest, imageTag="0.1.0")
+    base = repo["repositoryUri"]
+    clients = account["clients"]
+
+    def image_check(image: str) -> Check:
+        return _by_name(run_doctor(clients, DoctorTarget(queue="gx-spot", image=image)))["image"]
+
+    assert image_check(f"{base}:0.1.0").status is Status.PASS
+    missing = image_check(f"{base}:9.9.9")
+    assert missing.status is Status.FAIL
+    assert "docker push" in missing.fix
+    assert image_check("debian:bookworm").status is Status.WARN
+    other_region = base.replace(f".{REGION}.", ".eu-west-1.") + ":0.1.0"
+    assert "queue's region" in image_check(other_region).fix
