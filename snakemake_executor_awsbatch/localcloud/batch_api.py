@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -214,7 +213,7 @@ class BatchApi:
         depends_on = [dict(d) for d in body.get("dependsOn") or []]
         self._check_dependencies(depends_on, size)
 
-        job_id = str(uuid.uuid4())
+        job_id = str(jobspec.new_uuid())
         created = now_ms()
 
         def make(jid: str, wait_for: list[str], index: int | None) -> Job:

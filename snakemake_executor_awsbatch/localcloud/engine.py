@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +96,7 @@ class Engine:
         self._dependents: dict[str, list[Job]] = {}
         self._finished: list[str] = []
         self._runnable: dict[str, Job] = {}
+        self._to_launch: list[AttemptRunner] = []
         self._archive: dict[str, dict[str, Any]] = store.load_jobs()
         self._runners: dict[str, AttemptRunner] = {}
         self._timers: dict[str, list[threading.Timer]] = {}
@@ -237,14 +237,18 @@ class Engine:
         self._cond.notify_all()
 
     def _loop(self) -> None:
-        with self._cond:
-            while not self._stopped:
+        while True:
+            with self._cond:
                 while not self._dirty and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
                     return
                 self._dirty = False
                 self._pass()
+                launch, self._to_launch = self._to_launch, []
+            # Threads are started outside the lock, which API calls are waiting for.
+            for runner in launch:
+                runner.start()
 
     def _blocking_dependency(self, job: Job) -> tuple[str, str | None]:
         """("ok", None), ("failed", dep) or ("wait", the first unfinished dep)."""
@@ -312,12 +316,11 @@ class Engine:
         task_id = jobspec.new_task_id()
         job.status_reason = None
         job.work_dir = self._work_root / f"{job.job_id.replace(':', '-')}-{attempt_no}"
-        job.work_dir.mkdir(parents=True, exist_ok=True)
         attempt = Attempt(
             task_arn=f"arn:aws:ecs:{self._region}:{self._account_id}:task/local/{task_id}",
             instance_arn=(
                 f"arn:aws:ecs:{self._region}:{self._account_id}:container-instance/local/"
-                f"{uuid.uuid4().hex}"
+                f"{jobspec.new_uuid().hex}"
             ),
         )
         job.current = attempt
@@ -340,7 +343,7 @@ class Engine:
             on_finished=lambda outcome: self._on_finished(job, attempt, plans, outcome),
         )
         self._runners[job.job_id] = runner
-        runner.start()
+        self._to_launch.append(runner)
 
     def _on_started(self, job: Job, attempt: Attempt) -> None:
         with self._cond:
@@ -365,7 +368,7 @@ class Engine:
             )
         delay = self._chaos.spot_reclaim_delay()
         if delay is not None:
-            instance = "i-" + uuid.uuid4().hex[:17]
+            instance = "i-" + jobspec.new_uuid().hex[:17]
             reason = f"Host EC2 (instance {instance}) terminated."
             timers.append(threading.Timer(delay, runner.stop, ("spot", reason, 0.0)))
             self._spot_armed.add(job.job_id)

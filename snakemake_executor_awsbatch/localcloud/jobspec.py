@@ -8,6 +8,7 @@ job into the containers of one attempt (command, environment, bind mounts, log s
 from __future__ import annotations
 
 import copy
+import random
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -302,6 +303,11 @@ def _env(
     return tuple(env.items())
 
 
+def new_uuid() -> uuid.UUID:
+    """A random (version 4) UUID without a system call: ids need uniqueness, not secrecy."""
+    return uuid.UUID(int=random.getrandbits(128), version=4)
+
+
 def new_task_id() -> str:
     """An ECS-style task id."""
-    return uuid.uuid4().hex
+    return new_uuid().hex

@@ -100,6 +100,7 @@ class AttemptRunner:
         return bool(groups)
 
     def _run(self) -> None:
+        self.cwd.mkdir(parents=True, exist_ok=True)
         results = {p.name: ContainerResult(p.name, p.log_stream) for p in self.plans}
         start_error: str | None = None
         started_any = False

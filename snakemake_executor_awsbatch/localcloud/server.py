@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import BatchApiError, TooManyRequests
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos
@@ -291,6 +292,4 @@ def _drain(environ: dict[str, Any]) -> bytes:
 
 
 def _request_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
+    return str(jobspec.new_uuid())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._jobs_file = (self.root / "jobs.jsonl").open("a", encoding="utf-8")
+        # Job records are written by a thread of their own, so that the engine's lock is not
+        # held for serialisation and disk writes.
+        self._records: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_records, name="localcloud-store")
+        self._writer.daemon = True
+        self._writer.start()
 
     def load_meta(self) -> dict[str, Any]:
         """The cloud's identity (account id, EFS file systems), or {} on first start."""
@@ -50,10 +57,24 @@ class Store:
             _write_atomic(self.root / "jobdefs.json", json.dumps(jobdefs))
 
     def append_job(self, detail: dict[str, Any]) -> None:
-        """Record a finished job (a later record of the same id wins on load)."""
-        line = json.dumps(detail, separators=(",", ":"))
-        with self._lock:
-            self._jobs_file.write(line + "\n")
+        """Record a finished job (a later record of the same id wins on load); `detail` must not
+        be changed afterwards."""
+        self._records.put(detail)
+
+    def _write_records(self) -> None:
+        while True:
+            detail = self._records.get()
+            if detail is None:
+                return
+            lines = [json.dumps(detail, separators=(",", ":"))]
+            # Write whatever else is already waiting in the same flush.
+            while not self._records.empty():
+                more = self._records.get()
+                if more is None:
+                    self._records.put(None)
+                    break
+                lines.append(json.dumps(more, separators=(",", ":")))
+            self._jobs_file.write("\n".join(lines) + "\n")
             self._jobs_file.flush()
 
     def load_jobs(self) -> dict[str, dict[str, Any]]:
@@ -74,6 +95,7 @@ class Store:
         return dict(sorted(records.items(), key=lambda kv: kv[1].get("createdAt", 0)))
 
     def close(self) -> None:
-        """Flush and close the job log."""
-        with self._lock:
-            self._jobs_file.close()
+        """Write every pending record, then close the job log."""
+        self._records.put(None)
+        self._writer.join()
+        self._jobs_file.close()
