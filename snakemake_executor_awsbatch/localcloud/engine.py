@@ -212,9 +212,13 @@ class Engine:
         with self._cond:
             self._stopped = True
             runners = list(self._runners.values())
+            # Attempts handed out but not yet started must still run, to see the stop and report.
+            unlaunched, self._to_launch = self._to_launch, []
             self._cond.notify_all()
         for runner in runners:
             runner.stop("shutdown", REASON_SHUTDOWN, grace=0.5)
+        for runner in unlaunched:
+            runner.start()
         deadline = time.monotonic() + 5
         with self._cond:
             while self._runners and time.monotonic() < deadline:
