@@ -1,7 +1,7 @@
 cwlVersion: v1.2
 class: CommandLineTool
 requirements:
-  ResourceRequirement: {ramMin: 100000000, coresMin: 1}
+  ResourceRequirement: {coresMin: 4096}
 baseCommand: [echo, hi]
 inputs: []
 outputs: []
