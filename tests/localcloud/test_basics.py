@@ -126,3 +126,28 @@ def test_every_call_is_logged(local_cloud: LocalCloud, batch: Any) -> None:
     assert ("elasticfilesystem", "DescribeFileSystems", 200) in pairs
     assert ("logs", "DescribeLogGroups", 200) in pairs
     assert pairs[-1] == ("s3", "ListBuckets", 200)
+
+
+def test_list_jobs_filters_by_definition_and_creation_time(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    arn = register(batch, "filtered-def", ["true"])
+    job_id = batch.submit_job(
+        jobName="filtered", jobQueue=local_cloud.queue_name, jobDefinition=arn
+    )["jobId"]
+    created = wait(batch, job_id)["createdAt"]
+    by_def = batch.list_jobs(
+        jobQueue=local_cloud.queue_name,
+        filters=[{"name": "JOB_DEFINITION", "values": ["filtered-def"]}],
+    )
+    assert [s["jobId"] for s in by_def["jobSummaryList"]] == [job_id]
+    after = batch.list_jobs(
+        jobQueue=local_cloud.queue_name,
+        filters=[{"name": "AFTER_CREATED_AT", "values": [str(created - 1)]}],
+    )
+    assert job_id in [s["jobId"] for s in after["jobSummaryList"]]
+    before = batch.list_jobs(
+        jobQueue=local_cloud.queue_name,
+        filters=[{"name": "BEFORE_CREATED_AT", "values": [str(created)]}],
+    )
+    assert job_id not in [s["jobId"] for s in before["jobSummaryList"]]

@@ -211,3 +211,22 @@ def test_unimplemented_batch_operation_is_a_clear_client_exception(batch: Any) -
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}],
     )
     assert "CreateJobQueue" in message
+
+
+def test_same_seed_repeats_the_same_faults() -> None:
+    from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+
+    def decisions(seed: int) -> list[bool]:
+        chaos = Chaos(ChaosSpec.parse(f"throttle=0.3,s3_slowdown=0.3,seed={seed}"))
+        return [f() for _ in range(50) for f in (chaos.throttle_api_call, chaos.slow_down_s3_call)]
+
+    assert decisions(7) == decisions(7)
+    assert decisions(7) != decisions(8)
+    assert 0 < sum(decisions(7)) < 100
+
+
+def test_throttle_max_caps_the_faults() -> None:
+    from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+
+    chaos = Chaos(ChaosSpec.parse("throttle=1.0,throttle_max=3"))
+    assert [chaos.throttle_api_call() for _ in range(6)] == [True] * 3 + [False] * 3
