@@ -236,19 +236,22 @@ class S3Stager:
     def download_files(self, pairs: Iterable[tuple[str, str]]) -> TransferStats:
         """Download (s3 uri, local path) pairs in parallel, verifying checksums."""
         start = time.monotonic()
-        heads = list(self._pool.map(lambda p: self._head(*p), list(pairs)))
-        futures = []
-        for item in heads:
+
+        def submit(pair: tuple[str, str]) -> tuple[_Pending, Any]:
+            # Each HeadObject starts its download at once, so heads and bodies overlap.
+            item = self._head(*pair)
             bucket, key = parse_s3_uri(item.uri)
             os.makedirs(os.path.dirname(os.path.abspath(item.path)), exist_ok=True)
-            futures.append(
-                self._tm.download(bucket, key, item.path, subscribers=[_KnownSize(item.size)])
-            )
-        for item, future in zip(heads, futures, strict=True):
+            future = self._tm.download(bucket, key, item.path, subscribers=[_KnownSize(item.size)])
+            return item, future
+
+        submitted = list(self._pool.map(submit, list(pairs)))
+        for item, future in submitted:
             try:
                 future.result()
             except ClientError as error:
                 raise StagingError(f"download of {item.uri} failed: {error}") from error
+        heads = [item for item, _ in submitted]
         verified = list(self._pool.map(self._verify, heads))
         total = sum(item.size for item in heads)
         return TransferStats(
