@@ -102,3 +102,25 @@ def _client_kwargs(cloud: LocalCloud) -> dict[str, str]:
         "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
         "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--awsbatch-queue", "no-such-queue"], "no-such-queue"),
+        (["--set-threads", "a=999"], "asks for 999 vCPUs"),
+        (["--awsbatch-efs", "fs-nothex:/ref"], "not a file system id"),
+    ],
+)
+def test_preflight_stops_the_run_before_any_submission(
+    local_cloud: LocalCloud, tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    work = tmp_path / "tiny"
+    shutil.copytree(TINY, work)
+    before = local_cloud.api_calls_path.read_text().count('"SubmitJob"')
+    args = batch_args(local_cloud, "s3://smk-preflight/run", "-j", "2", *extra)
+    result = run_snakemake(work, args, local_cloud)
+    assert result.returncode != 0
+    assert fragment in result.stdout, result.stdout[-3000:]
+    assert "submitted to AWS Batch" not in result.stdout
+    assert local_cloud.api_calls_path.read_text().count('"SubmitJob"') == before
