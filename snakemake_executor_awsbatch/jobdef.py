@@ -122,6 +122,8 @@ def job_definition_request(spec: TaskSpec) -> dict[str, Any]:
             )
         platform_version = "1.4.0" if spec.mounts else "LATEST"
         container["fargatePlatformConfiguration"] = {"platformVersion": platform_version}
+        public = "ENABLED" if spec.assign_public_ip else "DISABLED"
+        container["networkConfiguration"] = {"assignPublicIp": public}
         if spec.ephemeral_storage_gib is not None:
             size = min(max(spec.ephemeral_storage_gib, 21), 200)
             container["ephemeralStorage"] = {"sizeInGiB": size}

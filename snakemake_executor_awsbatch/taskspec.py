@@ -184,7 +184,8 @@ class TaskSpec:
     `image`, `mounts`, `platform`, `job_role_arn` and `execution_role_arn` shape the job
     definition (hashed and reused); `vcpus`, `memory_mib`, `gpus`, `timeout_seconds`, `queue`,
     `retry`, `tags` and the launch pointer are per-job and travel in SubmitJob. `depends_on` holds
-    Batch job ids this job waits for (at most 20, Batch's limit).
+    Batch job ids this job waits for (at most 20, Batch's limit). `assign_public_ip` is for
+    Fargate jobs in public subnets (without it they cannot pull images or reach S3).
     """
 
     name: str
@@ -204,3 +205,4 @@ class TaskSpec:
     job_definition: str | None = None
     depends_on: tuple[str, ...] = ()
     ephemeral_storage_gib: int | None = None
+    assign_public_ip: bool = False

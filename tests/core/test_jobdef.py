@@ -153,8 +153,9 @@ def test_fargate_is_snapped_and_validates() -> None:
         {"type": "VCPU", "value": "4"},
         {"type": "MEMORY", "value": "8192"},
     ]
-    jd = job_definition_request(replace(s, ephemeral_storage_gib=500))
+    jd = job_definition_request(replace(s, ephemeral_storage_gib=500, assign_public_ip=True))
     assert jd["platformCapabilities"] == ["FARGATE"]
+    assert jd["containerProperties"]["networkConfiguration"] == {"assignPublicIp": "ENABLED"}
     assert jd["containerProperties"]["ephemeralStorage"] == {"sizeInGiB": 200}
     name = jd["jobDefinitionName"]
     _validate(
