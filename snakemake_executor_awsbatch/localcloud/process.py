@@ -106,10 +106,27 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _group_rss_bytes() -> dict[int, int]:
-    """Resident memory summed per process group, from /proc."""
+def _pss_bytes(pid: int) -> int | None:
+    """A process's proportional set size (shared pages split between their users), or None."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def group_memory_bytes(groups: set[int]) -> dict[int, int]:
+    """Memory of each of `groups` (process group ids), from /proc.
+
+    A one-process group counts its resident set; a group of several counts their proportional
+    set sizes, so that pages they share (libraries, copy-on-write after fork) count once, as a
+    container's cgroup counts them.
+    """
     page = os.sysconf("SC_PAGE_SIZE")
-    totals: dict[int, int] = {}
+    members: dict[int, list[tuple[int, int]]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -123,8 +140,18 @@ def _group_rss_bytes() -> dict[int, int]:
         if len(fields) < 22:
             continue
         pgid = int(fields[2])
-        rss_pages = int(fields[21])
-        totals[pgid] = totals.get(pgid, 0) + rss_pages * page
+        if pgid in groups:
+            members.setdefault(pgid, []).append((int(entry.name), int(fields[21]) * page))
+    totals: dict[int, int] = {}
+    for pgid, procs in members.items():
+        if len(procs) == 1:
+            totals[pgid] = procs[0][1]
+            continue
+        total = 0
+        for pid, rss in procs:
+            pss = _pss_bytes(pid)
+            total += rss if pss is None else pss
+        totals[pgid] = total
     return totals
 
 
@@ -167,7 +194,9 @@ class MemoryWatcher:
                 self._wake.wait()
                 self._wake.clear()
                 continue
-            usage = _group_rss_bytes()
+            with self._lock:
+                groups = set(self._watched)
+            usage = group_memory_bytes(groups)
             exceeded: list[Callable[[], None]] = []
             with self._lock:
                 for pgid, (limit, callback) in list(self._watched.items()):

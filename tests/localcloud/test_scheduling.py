@@ -308,3 +308,15 @@ def test_job_without_command_fails_to_start(local_cloud: LocalCloud, batch: Any)
     assert done["status"] == "FAILED"
     assert done["statusReason"] == "Task failed to start"
     assert done["container"]["reason"].startswith("CannotStartContainerError")
+
+
+def test_memory_shared_after_fork_counts_once(local_cloud: LocalCloud, batch: Any) -> None:
+    # Two processes sharing 60 MiB copy-on-write: their resident sets add up to over 120 MiB, the
+    # pages they use to about 70 MiB, under the 100 MiB limit (a cgroup would count them once).
+    script = (
+        "import os, time; x = bytearray(60 * 1024 * 1024); pid = os.fork(); time.sleep(1.5); "
+        "os._exit(0) if pid == 0 else os.waitpid(pid, 0)"
+    )
+    arn = register(batch, "forker", ["python", "-c", script], memory="100")
+    done = wait(batch, submit(batch, local_cloud, arn, "forker"), timeout=30)
+    assert done["status"] == "SUCCEEDED", done.get("container")
