@@ -17,6 +17,7 @@ from snakemake_executor_awsbatch.staging import (
     StagingError,
     StagingSettings,
     parse_s3_uri,
+    tuning_from_env,
 )
 from snakemake_executor_awsbatch.taskspec import StagedFile
 
@@ -186,3 +187,15 @@ def test_file_checksum_matches_known_values(tmp_path: Path) -> None:
     assert file_checksum(str(path), "CRC32") == "NSRBwg=="
     assert file_checksum(str(path), "SHA256") == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
     assert os.path.getsize(path) == 3
+
+
+def test_tuning_from_the_environment() -> None:
+    assert tuning_from_env({"AWSBATCH_S3_CHUNK_MIB": "64", "AWSBATCH_S3_CONCURRENCY": "8"}) == {
+        "chunk_mib": 64,
+        "max_concurrency": 8,
+    }
+    assert tuning_from_env({}) == {}
+    with pytest.raises(UserError, match="not a positive whole number"):
+        tuning_from_env({"AWSBATCH_S3_CONCURRENCY": "many"})
+    with pytest.raises(UserError, match="5 MiB part minimum"):
+        tuning_from_env({"AWSBATCH_S3_CHUNK_MIB": "1"})
