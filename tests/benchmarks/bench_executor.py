@@ -66,7 +66,12 @@ def run_one(
     log_path = workdir / f"{label}.log"
     started = time.monotonic()
     with log_path.open("w") as log:
-        proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        except OSError as err:
+            return {"error": f"could not start {argv[0]}: {err}"}
         stop, samples = threading.Event(), []  # type: ignore[var-annotated]
         sampler = threading.Thread(target=_peak_rss_mib, args=(proc.pid, stop, samples))
         sampler.start()
@@ -108,6 +113,7 @@ def official_venv(root: Path) -> tuple[Path | None, str | None]:
                 str(venv / "bin" / "pip"),
                 "install",
                 "-q",
+                "snakemake",
                 "snakemake-executor-plugin-aws-batch",
                 "snakemake-storage-plugin-s3",
             ],
@@ -155,6 +161,7 @@ def main() -> None:
                 "-j", str(args.parallel),
             ]  # fmt: skip
             out["ours"] = run_one("ours", argv, ours_dir, env, cloud, args.jobs)
+            print(json.dumps({"ours": out["ours"]}, sort_keys=True), flush=True)
             if args.skip_official:
                 out["official"] = {"skipped": "--skip-official was given"}
             else:

@@ -1,0 +1,189 @@
+"""Executor logic with a fake submitter: status handling, failure reports, spot fallback,
+environment filtering and preflight caching. No cloud, no Snakemake run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+
+from snakemake_executor_awsbatch import executor as executor_module
+from snakemake_executor_awsbatch.executor import Executor
+from snakemake_executor_awsbatch.jobstate import AttemptState, JobState
+from snakemake_executor_awsbatch.settings import BatchConfig
+from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
+
+RECLAIM = "Host EC2 (instance i-0123) terminated."
+
+
+class FakeSubmitter:
+    """Records calls; answers poll() from a prepared table."""
+
+    def __init__(self, states: dict[str, JobState], log: list[str]) -> None:
+        self.states = states
+        self.log = log
+        self.submitted: list[TaskSpec] = []
+        self.polled: list[list[str]] = []
+        self.preflighted: list[list[TaskSpec]] = []
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        self.polled.append(list(job_ids))
+        return {j: self.states[j] for j in job_ids if j in self.states}
+
+    def fetch_log(self, state: JobState, max_lines: int | None = None) -> list[str]:
+        return list(self.log)
+
+    def fetch_task_log(self, spec: TaskSpec, max_lines: int | None = None) -> list[str]:
+        return ["from s3"]
+
+    def submit(self, spec: TaskSpec) -> str:
+        self.submitted.append(spec)
+        return f"resubmitted-{len(self.submitted)}"
+
+    def preflight(self, specs: Sequence[TaskSpec]) -> None:
+        self.preflighted.append(list(specs))
+
+
+class FakeJob:
+    jobid = 3
+    name = "align"
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str | None, dict[str, Any]]] = []
+
+    def log_error(self, msg: str | None = None, **kwargs: Any) -> None:
+        self.errors.append((msg, kwargs))
+
+
+class _NoLimit:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _spec(queue: str = "spot-q") -> TaskSpec:
+    launch = LaunchSpec(staging=StagingManifest(prefix="s3://b/p/t"), shell="true")
+    return TaskSpec(name="smk-align-3", image="img:1", launch=launch, queue=queue)
+
+
+def _executor(submitter: FakeSubmitter, **config: Any) -> tuple[Executor, SimpleNamespace]:
+    ex = Executor.__new__(Executor)
+    done = SimpleNamespace(finished=[], failed=[])
+    ex.workflow = SimpleNamespace(
+        remote_execution_settings=SimpleNamespace(seconds_between_status_checks=10),
+        scheduler=SimpleNamespace(
+            finish_callback=done.finished.append, error_callback=done.failed.append
+        ),
+    )
+    ex.config = BatchConfig(queue="spot-q", image="img:1", **config)
+    ex.submitter = submitter  # type: ignore[assignment]
+    ex.logger = SimpleNamespace(info=lambda *_: None, warning=lambda *_: None)
+    ex.status_rate_limiter = _NoLimit()
+    ex._next_seconds_between_status_checks = None
+    ex._checked = set()
+    ex._dropped_env = set()
+    return ex, done
+
+
+def _check(ex: Executor, infos: list[SubmittedJobInfo]) -> list[SubmittedJobInfo]:
+    async def collect() -> list[SubmittedJobInfo]:
+        return [info async for info in ex.check_active_jobs(infos)]
+
+    return asyncio.run(collect())
+
+
+def test_one_poll_for_all_jobs_reports_each_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    states = {
+        "ok": JobState(job_id="ok", status="SUCCEEDED"),
+        "run": JobState(job_id="run", status="RUNNING"),
+        "oom": JobState(
+            job_id="oom",
+            status="FAILED",
+            job_name="smk-align-3",
+            exit_code=137,
+            container_reason="OutOfMemoryError: Container killed due to memory usage",
+        ),
+    }
+    sub = FakeSubmitter(states, [f"line {i}" for i in range(50)])
+    ex, done = _executor(sub, log_lines=5)
+    jobs = {name: FakeJob() for name in states}
+    infos = [SubmittedJobInfo(job=jobs[n], external_jobid=n, aux={"spec": _spec()}) for n in states]
+    still = _check(ex, infos)
+    assert sub.polled == [["ok", "run", "oom"]]
+    assert [i.external_jobid for i in still] == ["run"]
+    assert done.finished == [jobs["ok"]] and done.failed == [jobs["oom"]]
+    msg, kwargs = jobs["oom"].errors[0]
+    assert msg is not None and "ran out of memory" in msg
+    assert "line 45" in msg and "line 49" in msg and "line 44" not in msg
+    saved = Path(kwargs["aux_logs"][0])
+    assert saved.parent == Path(".snakemake/awsbatch_logs")
+    assert saved.read_text().splitlines() == [f"line {i}" for i in range(50)]
+    assert ex.next_seconds_between_status_checks == 10  # a job finished: base pace
+
+
+def test_idle_polls_back_off_up_to_three_times_the_interval() -> None:
+    sub = FakeSubmitter({"run": JobState(job_id="run", status="RUNNING")}, [])
+    ex, _ = _executor(sub)
+    info = SubmittedJobInfo(job=FakeJob(), external_jobid="run")
+    pauses = []
+    for _ in range(5):
+        _check(ex, [info])
+        pauses.append(ex.next_seconds_between_status_checks)
+    assert pauses == [15.0, 22.5, 30.0, 30.0, 30.0]
+
+
+def test_spot_exhausted_job_moves_to_the_fallback_queue() -> None:
+    reclaimed = JobState(
+        job_id="j1",
+        status="FAILED",
+        status_reason=RECLAIM,
+        attempts=(AttemptState(None, None, RECLAIM, None),) * 3,
+    )
+    sub = FakeSubmitter({"j1": reclaimed}, [])
+    ex, done = _executor(sub, fallback_queue="ondemand-q")
+    job = FakeJob()
+    still = _check(ex, [SubmittedJobInfo(job=job, external_jobid="j1", aux={"spec": _spec()})])
+    assert [s.queue for s in sub.submitted] == ["ondemand-q"]
+    assert [i.external_jobid for i in still] == ["resubmitted-1"]
+    assert done.failed == [] and job.errors == []
+    # once on the fallback queue, a further failure is reported, not moved again
+    sub.states["resubmitted-1"] = reclaimed
+    _check(ex, still)
+    assert len(sub.submitted) == 1 and done.failed == [job]
+
+
+def test_job_environment_drops_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    ex, _ = _executor(FakeSubmitter({}, []))
+    envvars = {
+        "SNAKEMAKE_STORAGE_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "SNAKEMAKE_STORAGE_S3_SECRET_KEY": "s3cr3t",
+        "SNAKEMAKE_STORAGE_S3_ACCESS_KEY": "AKIA",
+        "MY_API_TOKEN": "t",
+    }
+    monkeypatch.setattr(Executor, "envvars", lambda self: envvars)
+    assert ex._job_env() == {"SNAKEMAKE_STORAGE_S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+
+def test_preflight_runs_once_per_job_shape() -> None:
+    sub = FakeSubmitter({}, [])
+    ex, _ = _executor(sub)
+    ex._preflight([_spec(), _spec()])
+    ex._preflight([_spec(), _spec("other-q")])
+    assert [[s.queue for s in batch] for batch in sub.preflighted] == [["spot-q"], ["other-q"]]
+
+
+def test_module_exports_common_settings_for_snakemake() -> None:
+    settings = executor_module.common_settings
+    assert settings.non_local_exec and settings.implies_no_shared_fs
+    assert settings.pass_envvar_declarations_to_cmd is False
+    assert settings.auto_deploy_default_storage_provider is False
