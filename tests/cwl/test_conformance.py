@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cwl.conformance import known_failures, run_suite
+from .conformance import known_failures, run_suite
 
 
 @pytest.mark.e2e

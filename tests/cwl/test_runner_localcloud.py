@@ -63,7 +63,7 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any], str, Counting]:
 
     def factory(settings: RunnerSettings) -> BatchBackend:
         holder.append(Counting(_backend(settings)))
-        return holder[0]  # type: ignore[return-value]
+        return holder[0]
 
     out, err = io.StringIO(), io.StringIO()
     code = run(["--local", *args], stdout=out, stderr=err, backend_factory=factory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -63,11 +64,11 @@ def test_reupload_from_fresh_store_skips_existing(store: S3Store, tmp_path: Path
         calls.append(str(args))
         original(*args, **kwargs)
 
-    fresh.client.upload_file = counting  # type: ignore[method-assign]
+    fresh.client.upload_file = counting
     try:
         assert fresh.upload_file_cas(str(source)) == uri
     finally:
-        fresh.client.upload_file = original  # type: ignore[method-assign]
+        fresh.client.upload_file = original
     assert calls == []
 
 
@@ -144,7 +145,8 @@ def test_pathmapper_keeps_s3_inputs_in_place_with_secondary_files(tmp_path: Path
     }
     refdir = {"class": "Directory", "location": f"s3://{BUCKET}/refs", "basename": "refs"}
     plain = {"class": "File", "location": local.as_uri(), "basename": "local.txt"}
-    mapper = S3PathMapper([bam, refdir, plain], str(tmp_path), "/stage", separateDirs=True)
+    listing: list[Any] = [bam, refdir, plain]
+    mapper = S3PathMapper(listing, str(tmp_path), "/stage", separateDirs=True)
     ent = mapper.mapper(f"s3://{BUCKET}/data/sample.bam")
     assert ent.resolved == f"s3://{BUCKET}/data/sample.bam" and ent.type == "File"
     bai = mapper.mapper(f"s3://{BUCKET}/data/sample.bam.bai")
