@@ -30,13 +30,13 @@ class JobResources:
     """The resource-related facts of one Snakemake job, decoupled from Snakemake's classes."""
 
     rule: str
-    jobid: int
+    jobid: int | str
     threads: int
     resources: Mapping[str, object]
     preemptible: bool = False
 
 
-def batch_job_name(rule: str, jobid: int) -> str:
+def batch_job_name(rule: str, jobid: int | str) -> str:
     """A Batch job name (<= 128 of [A-Za-z0-9_-], alphanumeric first) for a Snakemake job."""
     cleaned = _NAME_BAD.sub("-", rule).strip("-_") or "job"
     return f"smk-{cleaned}"[:110] + f"-{jobid}"
