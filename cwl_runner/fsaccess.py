@@ -8,12 +8,35 @@ from typing import IO, Any
 
 from cwltool.stdfsaccess import StdFsAccess
 
+from snakemake_executor_awsbatch.errors import UserError
+
 from .s3store import S3Store
+
+EFS_MOUNT_ROOT = "/mnt/efs"
 
 
 def is_s3(path: str) -> bool:
     """True for an `s3://` location."""
     return path.startswith("s3://")
+
+
+def is_efs(path: str) -> bool:
+    """True for an `efs://fs-id/path` location (a reference read from EFS in the job)."""
+    return path.startswith("efs://")
+
+
+def parse_efs(location: str) -> tuple[str, str]:
+    """`efs://fs-id/a/b` -> ("fs-id", "a/b")."""
+    fs_id, _, path = location[len("efs://") :].partition("/")
+    if not fs_id.startswith("fs-"):
+        raise UserError(f"{location!r} names no EFS file system; write it as efs://fs-ID/path.")
+    return fs_id, path.strip("/")
+
+
+def efs_target(location: str) -> str:
+    """Where an `efs://` location appears inside the job: /mnt/efs/<fs-id>/<path>."""
+    fs_id, path = parse_efs(location)
+    return f"{EFS_MOUNT_ROOT}/{fs_id}/{path}".rstrip("/")
 
 
 class S3FsAccess(StdFsAccess):
@@ -59,19 +82,29 @@ class S3FsAccess(StdFsAccess):
         return io.StringIO(data.decode("utf-8"))
 
     def exists(self, fn: str) -> bool:
-        """True for an existing local path, S3 object or non-empty S3 prefix."""
+        """True for an existing local path, S3 object or non-empty S3 prefix.
+
+        `efs://` locations are taken to exist: the controller does not mount EFS, and a missing
+        reference fails the job with the path named."""
+        if is_efs(fn):
+            parse_efs(fn)
+            return True
         if not is_s3(fn):
             return bool(super().exists(fn))
         return self.store.exists_object(fn) or self.store.is_prefix(fn)
 
     def size(self, fn: str) -> int:
-        """Size of a local file or S3 object."""
+        """Size of a local file or S3 object (0 for `efs://`, which the controller cannot see)."""
+        if is_efs(fn):
+            return 0
         if not is_s3(fn):
             return int(super().size(fn))
         return self.store.size(fn)
 
     def isfile(self, fn: str) -> bool:
-        """True for a local regular file or an S3 object."""
+        """True for a local regular file or an S3 object (or an `efs://` location)."""
+        if is_efs(fn):
+            return self.exists(fn)
         if not is_s3(fn):
             return bool(super().isfile(fn))
         return self.store.exists_object(fn)
@@ -97,8 +130,8 @@ class S3FsAccess(StdFsAccess):
         return "/".join([path.rstrip("/"), *(p.strip("/") for p in paths)])
 
     def realpath(self, path: str) -> str:
-        """Resolve symlinks locally; S3 locations are already canonical."""
-        if is_s3(path):
+        """Resolve symlinks locally; S3 and EFS locations are already canonical."""
+        if is_s3(path) or is_efs(path):
             return path
         resolved: str = super().realpath(path)
         return resolved

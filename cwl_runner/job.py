@@ -23,6 +23,7 @@ from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.utils import bytes2str_in_dicts
 
 from snakemake_executor_awsbatch.taskspec import (
+    EfsMount,
     LaunchSpec,
     StagedFile,
     StagingManifest,
@@ -30,7 +31,7 @@ from snakemake_executor_awsbatch.taskspec import (
 )
 
 from .callcache import CallCache
-from .fsaccess import is_s3
+from .fsaccess import EFS_MOUNT_ROOT, is_efs, is_s3, parse_efs
 from .session import RunSession, batch_job_name
 
 _logger = logging.getLogger("cwltool")
@@ -294,9 +295,23 @@ class AwsBatchJob(CommandLineJob):
             vcpus=float(max(1, math.ceil(float(resources.get("cores", 1))))),
             memory_mib=max(4, math.ceil(float(resources.get("ram", 1024)))),
             timeout_seconds=timeout,
-            mounts=session.settings.efs_mounts,
+            mounts=self._mounts(),
             tags={"cwl-awsbatch-run": session.run_id, **session.settings.extra_tags},
         )
+
+    def _mounts(self) -> tuple[EfsMount, ...]:
+        """The configured EFS mounts plus one read-only mount per file system an input names."""
+        mounts = list(self.session.settings.efs_mounts)
+        taken = {m.container_path for m in mounts}
+        for _key, ent in self.pathmapper.items():
+            if not is_efs(ent.resolved):
+                continue
+            fs_id, _path = parse_efs(ent.resolved)
+            path = f"{EFS_MOUNT_ROOT}/{fs_id}"
+            if path not in taken:
+                mounts.append(EfsMount(file_system_id=fs_id, container_path=path, read_only=True))
+                taken.add(path)
+        return tuple(mounts)
 
     def _image(self) -> str:
         req, _ = self.builder.get_requirement("DockerRequirement")

@@ -7,7 +7,7 @@ from typing import Any
 
 from cwltool.pathmapper import MapperEnt, PathMapper
 
-from .fsaccess import is_s3
+from .fsaccess import efs_target, is_efs, is_s3
 
 
 class S3PathMapper(PathMapper):
@@ -24,6 +24,14 @@ class S3PathMapper(PathMapper):
     ) -> None:
         """Map one File or Directory (and, for Files, its secondaryFiles)."""
         location = str(obj["location"])
+        if is_efs(location):
+            # Mounted in the job, never copied: not staged, and the target is the mount path.
+            if location not in self._pathmap:
+                kind = "Directory" if obj.get("class") == "Directory" else "File"
+                self._pathmap[location] = MapperEnt(location, efs_target(location), kind, False)
+                for sec in obj.get("secondaryFiles", []):
+                    self.visit(sec, stagedir, basedir, copy=copy, staged=staged)
+            return
         if not is_s3(location):
             super().visit(obj, stagedir, basedir, copy=copy, staged=staged)
             return

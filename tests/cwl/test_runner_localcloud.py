@@ -179,3 +179,23 @@ def test_unsatisfiable_cores_are_rejected_before_submission(
     assert code == 1
     assert counting.preflights == 1 and counting.submitted == []
     assert "4096 vCPUs" in err, err
+
+
+def test_efs_reference_is_mounted_not_copied(local_env: LocalCloud, tmp_path: Path) -> None:
+    fs_id = local_env.efs_file_system_id
+    refs = local_env.efs_root(fs_id) / "refs"
+    refs.mkdir(parents=True, exist_ok=True)
+    (refs / "chrM.fa").write_text(">chrM\nGATC\n")
+    job = _job(
+        tmp_path / "job.json", {"f": {"class": "File", "location": f"efs://{fs_id}/refs/chrM.fa"}}
+    )
+    code, result, err, counting = _run(
+        ["--outdir", str(tmp_path / "o"), str(DATA / "cat.cwl"), job]
+    )
+    assert code == 0, err
+    assert Path(result["out"]["path"]).read_text() == ">chrM\nGATC\n"
+    spec = counting.submitted[0]
+    assert spec.launch.staging.inputs == ()
+    assert [(m.file_system_id, m.container_path, m.read_only) for m in spec.mounts] == [
+        (fs_id, f"/mnt/efs/{fs_id}", True)
+    ]
