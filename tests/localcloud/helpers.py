@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
+import boto3.session
 from botocore.config import Config
 
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -13,7 +13,8 @@ TERMINAL = ("SUCCEEDED", "FAILED")
 
 def client(cloud: Any, service: str, **config: Any) -> Any:
     """A boto3 client for `service` pointed at the cloud with throwaway credentials."""
-    return boto3.client(
+    session: Any = boto3.session.Session()
+    return session.client(
         service,
         endpoint_url=cloud.endpoint_url,
         region_name=cloud.region,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from localcloud.helpers import client, log_lines, register, wait
 from snakemake_executor_awsbatch.errors import UserError
@@ -39,7 +40,7 @@ def test_restart_keeps_s3_job_definitions_jobs_and_efs(tmp_path: Path) -> None:
             __import__("io").BytesIO(big),
             "localcloud-persist",
             "big.bin",
-            Config=boto3.s3.transfer.TransferConfig(multipart_threshold=5 * 2**20),
+            Config=TransferConfig(multipart_threshold=5 * 2**20),
         )
         etag = s3.head_object(Bucket="localcloud-persist", Key="big.bin")["ETag"]
         fs_id, account = cloud.efs_file_system_id, cloud.account_id

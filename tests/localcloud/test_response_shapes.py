@@ -29,7 +29,9 @@ class RawBodies:
 def check(raw: RawBodies, operation: str, response: dict[str, Any]) -> None:
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
     body = raw.last[operation]
-    report = ParamValidator().validate(body, MODEL.operation_model(operation).output_shape)
+    shape = MODEL.operation_model(operation).output_shape
+    assert shape is not None
+    report = ParamValidator().validate(body, shape)
     # Batch's model marks JobDetail.startedAt required, yet Batch omits it until a job starts.
     problems = [
         line
