@@ -13,24 +13,21 @@ import pysam
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_cwltool(workflow: Path, job: dict[str, object], outdir: Path) -> dict[str, object]:
-    """Run a CWL workflow with plain cwltool (--no-container); returns its output object."""
+def run_cwltool(
+    workflow: Path, job: dict[str, object], outdir: Path, awsbatch: bool = False
+) -> dict[str, object]:
+    """Run a CWL workflow with plain cwltool (--no-container), or with `cwl-awsbatch --local`
+    (every tool a Batch job on the local cloud); returns its output object."""
     outdir.mkdir(parents=True, exist_ok=True)
     job_path = outdir.parent / f"{outdir.name}.job.json"
     job_path.write_text(json.dumps(job))
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    runner = (
+        ["-m", "cwl_runner.main", "--local"] if awsbatch else ["-m", "cwltool", "--no-container"]
+    )
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cwltool",
-            "--no-container",
-            "--outdir",
-            str(outdir),
-            str(workflow),
-            str(job_path),
-        ],
+        [sys.executable, *runner, "--outdir", str(outdir), str(workflow), str(job_path)],
         capture_output=True,
         text=True,
         env=env,
