@@ -23,6 +23,8 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_DEPENDENCIES = 20
 MAX_OVERRIDES_CHARS = 8192
 MAX_TAGS = 50
+MAX_SUBMIT_BYTES = 30 * 1024
+MAX_JOBDEF_BYTES = 24 * 1024
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class BatchApi:
 
     def register_job_definition(self, body: dict[str, Any]) -> dict[str, Any]:
         """RegisterJobDefinition."""
+        _check_size(body, MAX_JOBDEF_BYTES, "job definition")
         record = self.jobdefs.register(body)
         return {k: record[k] for k in ("jobDefinitionName", "jobDefinitionArn", "revision")}
 
@@ -161,6 +164,7 @@ class BatchApi:
 
     def submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
         """SubmitJob: validate, build the job (and array children), hand it to the engine."""
+        _check_size(body, MAX_SUBMIT_BYTES, "SubmitJob request")
         name = str(body.get("jobName", ""))
         if not JOB_NAME.match(name):
             raise ClientException(
@@ -394,6 +398,15 @@ def _check_retry(retry: dict[str, Any]) -> None:
                     f"Error executing request, Exception : evaluateOnExit.{key} is longer than "
                     f"512 characters."
                 )
+
+
+def _check_size(body: dict[str, Any], limit: int, what: str) -> None:
+    size = len(json.dumps(body, separators=(",", ":")).encode())
+    if size > limit:
+        raise ClientException(
+            f"Error executing request, Exception : The {what} is {size} bytes; the limit is "
+            f"{limit // 1024} KiB."
+        )
 
 
 def _job_id(ref: str) -> str:

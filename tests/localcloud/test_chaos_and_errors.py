@@ -179,6 +179,19 @@ def test_bad_submissions_are_client_exceptions(local_cloud: LocalCloud, batch: A
         arrayProperties={"size": 2},
         dependsOn=[{"jobId": done, "type": "N_TO_N"}],
     )
+    assert "30 KiB" in client_error(
+        batch.submit_job,
+        jobName="x",
+        jobQueue=queue,
+        jobDefinition=arn,
+        parameters={"p": "v" * 31_000},
+    )
+    assert "24 KiB" in client_error(
+        batch.register_job_definition,
+        jobDefinitionName="big",
+        type="container",
+        containerProperties={"image": "x", "command": ["echo", "y" * 25_000]},
+    )
     assert "pattern" in client_error(
         batch.register_job_definition,
         jobDefinitionName="a b",
