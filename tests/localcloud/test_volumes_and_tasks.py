@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,15 @@ from snakemake_executor_awsbatch.localcloud import LocalCloud
 @pytest.fixture(scope="module")
 def batch(local_cloud: LocalCloud) -> Any:
     return client(local_cloud, "batch")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_mount_points() -> Iterator[None]:
+    """The engine creates missing container paths on the host: remove this module's (empty)."""
+    yield
+    for path in Path("/mnt").glob("localcloud-test-*"):
+        with contextlib.suppress(OSError):
+            path.rmdir()
 
 
 def resources(vcpus: str = "1", memory: str = "128") -> list[dict[str, str]]:
