@@ -209,7 +209,7 @@ class LocalCloud:
             ) from None
         self._port = int(self._server.server_address[1])
         host = HostContext(
-            efs_root=self.efs_root,
+            efs_root=self._known_efs_root,
             access_point=self._access_point,
             base_env=self._job_base_env(),
             queue_name=self.queue_name,
@@ -296,6 +296,21 @@ class LocalCloud:
                     fs.file_system_arn = str(fs.file_system_arn).replace(old, self._efs_id)
                 backend.file_systems_by_id[self._efs_id] = fs
             self._efs_registered = True
+
+    def _known_efs_root(self, fs_id: str) -> Path | None:
+        """The directory of the default file system or of one created through the EFS API."""
+        if fs_id != self._efs_id:
+            with self._efs_lock:
+                if not self._efs_registered:
+                    return None
+            from moto.efs.models import efs_backends
+
+            backend: Any = efs_backends[self._account_id][self.region]
+            if fs_id not in backend.file_systems_by_id:
+                return None
+        root = self.efs_root(fs_id)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
 
     def _access_point(self, access_point_id: str) -> tuple[str, str] | None:
         """(file system id, root path) of an access point created through the EFS API."""

@@ -180,7 +180,8 @@ def _number(value: float) -> str:
 class HostContext:
     """What plans need from the local cloud: EFS roots, base environment, names."""
 
-    efs_root: Callable[[str], Path]
+    # The host directory of an EFS file system known to the cloud (created on first use), or None.
+    efs_root: Callable[[str], Path | None]
     # (file system id, root directory path) of an EFS access point, or None if it is unknown.
     access_point: Callable[[str], tuple[str, str] | None]
     base_env: Mapping[str, str]
@@ -214,7 +215,7 @@ def _volume_source(volume: Mapping[str, Any], host: HostContext, work: Path) -> 
     if efs is not None:
         fs_id = efs["fileSystemId"]
         root = host.efs_root(fs_id)
-        if not root.is_dir():
+        if root is None:
             raise PlanError(
                 f"CannotStartContainerError: ResourceInitializationError: failed to mount EFS "
                 f"file system {fs_id}: it does not exist"

@@ -307,3 +307,24 @@ def test_volumes_without_mount_namespaces_fail_clearly(
     done = wait(batch, job["jobId"])
     assert done["status"] == "FAILED"
     assert "private mount namespace" in done["container"]["reason"]
+
+
+def test_file_system_created_through_the_efs_api_is_mountable(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    fs = client(local_cloud, "efs").create_file_system(CreationToken="localcloud-second")
+    fs_id = fs["FileSystemId"]
+    arn = batch.register_job_definition(
+        jobDefinitionName="efs-second",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", "echo written > /mnt/localcloud-test-second/out.txt"],
+            "resourceRequirements": resources(),
+            "volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": fs_id}}],
+            "mountPoints": [{"sourceVolume": "v", "containerPath": "/mnt/localcloud-test-second"}],
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(jobName="second", jobQueue=local_cloud.queue_name, jobDefinition=arn)
+    assert wait(batch, job["jobId"])["status"] == "SUCCEEDED"
+    assert (local_cloud.efs_root(fs_id) / "out.txt").read_text() == "written\n"
