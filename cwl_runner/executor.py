@@ -13,6 +13,8 @@ from cwltool.errors import WorkflowException
 from cwltool.executors import JobExecutor
 from cwltool.process import Process
 
+from snakemake_executor_awsbatch.errors import UserError
+
 from .job import AwsBatchJob
 from .session import RunSession
 
@@ -53,7 +55,11 @@ class AwsBatchExecutor(JobExecutor):
                     print(f"{name} is valid CWL.", file=runtime_context.validate_stdout)
                     return
                 if isinstance(job, AwsBatchJob):
-                    job_id = job.submit(runtime_context)
+                    try:
+                        job_id = job.submit(runtime_context)
+                    except UserError as problem:
+                        # cwltool prints a WorkflowException as one line, without a traceback.
+                        raise WorkflowException(str(problem)) from problem
                     if job_id is None:
                         job.finish(None, runtime_context)
                     else:

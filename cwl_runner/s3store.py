@@ -155,9 +155,19 @@ class S3Store:
         return int(reply.get("KeyCount", 0)) > 0
 
     def size(self, uri: str) -> int:
-        """Size in bytes of the object at `uri`."""
+        """Size in bytes of the object at `uri`; UserError when it is missing or unreadable."""
         bucket, key = parse_s3_uri(uri)
-        return int(self.client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket", "403", "AccessDenied"):
+                raise UserError(
+                    f"{uri} does not exist or is not readable ({code}); "
+                    "upload it, correct the location or grant s3:GetObject."
+                ) from err
+            raise
+        return int(head["ContentLength"])
 
     def read_bytes(self, uri: str) -> bytes:
         """The whole content of the object at `uri`."""

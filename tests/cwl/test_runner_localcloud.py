@@ -199,3 +199,16 @@ def test_efs_reference_is_mounted_not_copied(local_env: LocalCloud, tmp_path: Pa
     assert [(m.file_system_id, m.container_path, m.read_only) for m in spec.mounts] == [
         (fs_id, f"/mnt/efs/{fs_id}", True)
     ]
+
+
+def test_s3_input_in_missing_bucket_is_one_clear_error(
+    local_env: LocalCloud, tmp_path: Path
+) -> None:
+    job = _job(
+        tmp_path / "job.json", {"f": {"class": "File", "location": "s3://no-such-bucket-x/r.fq"}}
+    )
+    code, _, err, counting = _run(["--outdir", str(tmp_path / "o"), str(DATA / "cat.cwl"), job])
+    assert code == 1
+    assert "s3://no-such-bucket-x/r.fq does not exist or is not readable" in err
+    assert "Traceback" not in err
+    assert counting.submitted == []
