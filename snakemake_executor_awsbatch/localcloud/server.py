@@ -163,6 +163,13 @@ class CloudApp:
             return self._reply_error(start_response, "batch", name, error)
         try:
             request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            error = BatchApiError("The request body is not a JSON object.")
+            error.status, error.code = 400, "SerializationException"
+            return self._reply_error(start_response, "batch", op, error)
+        try:
             response = self._batch.handle(op, request)
         except BatchApiError as exc:
             return self._reply_error(start_response, "batch", op, exc)

@@ -243,3 +243,19 @@ def test_throttle_max_caps_the_faults() -> None:
 
     chaos = Chaos(ChaosSpec.parse("throttle=1.0,throttle_max=3"))
     assert [chaos.throttle_api_call() for _ in range(6)] == [True] * 3 + [False] * 3
+
+
+def test_malformed_body_is_a_400_and_the_engine_keeps_serving(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{local_cloud.endpoint_url}/v1/submitjob", data=b"{not json", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert caught.value.headers["x-amzn-ErrorType"] == "SerializationException"
+    assert batch.describe_job_queues()["jobQueues"]
