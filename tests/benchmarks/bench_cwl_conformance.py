@@ -23,8 +23,9 @@ def main() -> int:
     parser.add_argument("--tags", default=None, help="only tests with these tags (cwltest --tags)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=180, help="seconds per test")
+    parser.add_argument("--log", type=Path, default=None, help="write cwltest's progress here")
     args = parser.parse_args()
-    result = run_suite(args.tags, jobs=args.jobs, timeout=args.timeout)
+    result = run_suite(args.tags, jobs=args.jobs, timeout=args.timeout, log_path=args.log)
     known = known_failures()
     for name in sorted(result.failed):
         print(f"FAILED {name}: {known.get(name, 'NOT IN tests/cwl/known_failures.yaml')}")

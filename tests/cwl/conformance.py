@@ -70,8 +70,11 @@ def _parse_junit(path: Path) -> SuiteResult:
     return result
 
 
-def run_suite(tags: str | None, jobs: int = 2, timeout: int = 120) -> SuiteResult:
-    """Run cwltest (optionally only `tags`) with cwl-awsbatch --local on one local cloud."""
+def run_suite(
+    tags: str | None, jobs: int = 2, timeout: int = 120, log_path: Path | None = None
+) -> SuiteResult:
+    """Run cwltest (optionally only `tags`) with cwl-awsbatch --local on one local cloud;
+    cwltest's progress goes to `log_path` as it runs (a temporary file when None)."""
     tool = shutil.which("cwl-awsbatch", path=str(Path(sys.executable).parent))
     if tool is None:
         raise FileNotFoundError("cwl-awsbatch is not installed; run pip install -e . --no-deps")
@@ -107,11 +110,18 @@ def run_suite(tags: str | None, jobs: int = 2, timeout: int = 120) -> SuiteResul
                 argv += ["--tags", tags]
             argv += ["--", "--local", "--relax-path-checks"]
             start = time.monotonic()
-            proc = subprocess.run(
-                argv, cwd=suite_dir(), env=env, capture_output=True, text=True, check=False
-            )
+            log = log_path or Path(scratch) / "cwltest.log"
+            with open(log, "w", encoding="utf-8") as sink:
+                subprocess.run(
+                    argv,
+                    cwd=suite_dir(),
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
             seconds = time.monotonic() - start
         result = _parse_junit(junit)
+        result.output = log.read_text(encoding="utf-8", errors="replace")
     result.seconds = seconds
-    result.output = proc.stdout + proc.stderr
     return result
