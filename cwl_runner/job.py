@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, cast
@@ -115,7 +116,7 @@ class AwsBatchJob(CommandLineJob):
                     self.builder.outdir,
                     inplace_update=self.inplace_update,
                 )
-            if process_status == "success" or rcode is not None:
+            if process_status == "success":
                 collected = self.collect_outputs(self.outdir, rcode or 0)
                 outputs = dict(cast(Mapping[str, Any], bytes2str_in_dicts(collected)))
         except WorkflowException as err:
@@ -133,6 +134,10 @@ class AwsBatchJob(CommandLineJob):
         if self.output_callback:
             with runtimeContext.workflow_eval_lock:
                 self.output_callback(outputs, process_status)
+        if runtimeContext.rm_tmpdir:
+            for scratch in (self.stagedir, self.tmpdir):
+                if scratch and os.path.isdir(scratch):
+                    shutil.rmtree(scratch, ignore_errors=True)
 
     # ---- helpers ------------------------------------------------------------------------
     def _check_s3_inputs(self) -> None:
