@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
@@ -52,7 +52,6 @@ class StagingSettings:
     max_concurrency: int = 32
     chunk_mib: int = 16
     threshold_mib: int = 16
-    hash_workers: int = 4
     max_attempts: int = 8
 
     @classmethod
@@ -160,7 +159,7 @@ class S3Stager:
             num_download_attempts=self.settings.max_attempts,
         )
         self._tm = TransferManager(client, config)
-        self._pool = ThreadPoolExecutor(max(2, self.settings.hash_workers * 4))
+        self._pool = ThreadPoolExecutor(max(4, self.settings.max_concurrency))
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -242,6 +241,10 @@ class S3Stager:
             item = self._head(*pair)
             bucket, key = parse_s3_uri(item.uri)
             os.makedirs(os.path.dirname(os.path.abspath(item.path)), exist_ok=True)
+            if item.size <= self.settings.threshold_mib * MIB:
+                # One plain GET streamed to disk: s3transfer's per-chunk IO queue costs more
+                # than the transfer itself for objects that are not split into ranges.
+                return item, self._pool.submit(self._get_whole, item, bucket, key)
             future = self._tm.download(bucket, key, item.path, subscribers=[_KnownSize(item.size)])
             return item, future
 
@@ -249,7 +252,7 @@ class S3Stager:
         for item, future in submitted:
             try:
                 future.result()
-            except ClientError as error:
+            except (ClientError, BotoCoreError) as error:
                 raise StagingError(f"download of {item.uri} failed: {error}") from error
         heads = [item for item, _ in submitted]
         verified = list(self._pool.map(self._verify, heads))
@@ -257,6 +260,19 @@ class S3Stager:
         return TransferStats(
             len(heads), total, time.monotonic() - start, unverified=verified.count(False)
         )
+
+    def _get_whole(self, item: _Pending, bucket: str, key: str) -> None:
+        partial = f"{item.path}.{threading.get_ident()}.part"
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            with open(partial, "wb") as handle:
+                for chunk in body.iter_chunks(MIB):
+                    handle.write(chunk)
+            os.replace(partial, item.path)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
 
     def _verify(self, item: _Pending) -> bool:
         if item.expected is None:
