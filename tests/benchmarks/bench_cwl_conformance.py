@@ -24,8 +24,11 @@ def main() -> int:
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=180, help="seconds per test")
     parser.add_argument("--log", type=Path, default=None, help="write cwltest's progress here")
+    parser.add_argument("-n", "--numbers", default=None, help="only these tests (cwltest -n)")
     args = parser.parse_args()
-    result = run_suite(args.tags, jobs=args.jobs, timeout=args.timeout, log_path=args.log)
+    result = run_suite(
+        args.tags, jobs=args.jobs, timeout=args.timeout, log_path=args.log, numbers=args.numbers
+    )
     known = known_failures()
     for name in sorted(result.failed):
         print(f"FAILED {name}: {known.get(name, 'NOT IN tests/cwl/known_failures.yaml')}")
@@ -39,6 +42,7 @@ def main() -> int:
         "seconds": round(result.seconds, 1),
         "unexplained_failures": sorted(set(result.failed) - set(known)),
         "tags": args.tags or "all",
+        "numbers": args.numbers or "all",
         "jobs": args.jobs,
     }
     print(json.dumps(summary))

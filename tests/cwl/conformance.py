@@ -71,7 +71,11 @@ def _parse_junit(path: Path) -> SuiteResult:
 
 
 def run_suite(
-    tags: str | None, jobs: int = 2, timeout: int = 120, log_path: Path | None = None
+    tags: str | None,
+    jobs: int = 2,
+    timeout: int = 120,
+    log_path: Path | None = None,
+    numbers: str | None = None,
 ) -> SuiteResult:
     """Run cwltest (optionally only `tags`) with cwl-awsbatch --local on one local cloud;
     cwltest's progress goes to `log_path` as it runs (a temporary file when None)."""
@@ -108,6 +112,8 @@ def run_suite(
             ]
             if tags:
                 argv += ["--tags", tags]
+            if numbers:
+                argv += ["-n", numbers]
             argv += ["--", "--local", "--relax-path-checks"]
             start = time.monotonic()
             log = log_path or Path(scratch) / "cwltest.log"
