@@ -109,6 +109,8 @@ class AwsBatchJob(CommandLineJob):
                 if state is not None and self._cache_key is not None:
                     self._cache.record(self._cache_key, outdir_uri)
             self._stage_locally()
+            if process_status == "success" and self.inplace_update:
+                self._write_back_inplace_updates()
             if self.generatemapper is not None:
                 relink_initialworkdir(
                     _local_only(self.generatemapper),
@@ -325,6 +327,22 @@ class AwsBatchJob(CommandLineJob):
                 if req.get(key):
                     return str(req[key])
         return self.session.settings.default_image
+
+    def _write_back_inplace_updates(self) -> None:
+        """InplaceUpdateRequirement: the job changed its copy; carry the change to the input."""
+        if self.generatemapper is None:
+            return
+        for _key, ent in self.generatemapper.items_exclude_children():
+            if ent.type not in ("WritableFile", "WritableDirectory") or not ent.staged:
+                continue
+            if is_s3(ent.resolved) or ent.resolved.startswith("_:"):
+                continue
+            if not os.path.lexists(ent.target) or os.path.islink(ent.target):
+                continue
+            if ent.type == "WritableFile":
+                shutil.copyfile(ent.target, ent.resolved)
+            else:
+                shutil.copytree(ent.target, ent.resolved, dirs_exist_ok=True)
 
     def _stage_locally(self) -> None:
         """Give the controller's stagedir the inputs, so outputs that refer to them resolve."""
