@@ -141,14 +141,30 @@ def write_config(
     return path
 
 
-def executor_available() -> bool:
-    """True when Snakemake can load the awsbatch executor plugin in this environment."""
-    try:
-        from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+def snakemake_env() -> dict[str, str]:
+    """The environment Snakemake runs in: this interpreter's bin first on PATH, the repository
+    first on PYTHONPATH.
 
-        return "awsbatch" in ExecutorPluginRegistry().plugins
-    except Exception:  # any import failure means the plugin cannot run here
-        return False
+    Snakemake finds executor plugins by listing top-level modules (pkgutil), which does not see
+    packages installed in setuptools' editable "finder" mode; the repository on PYTHONPATH makes
+    `snakemake_executor_plugin_awsbatch` visible however the project was installed.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def executor_available() -> bool:
+    """True when Snakemake, run as `run_workflow` runs it, can load the awsbatch executor."""
+    probe = (
+        "from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry as R; "
+        "import sys; sys.exit(0 if 'awsbatch' in R().plugins else 1)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=snakemake_env(), capture_output=True, check=False
+    )
+    return done.returncode == 0
 
 
 def snakemake_argv(
@@ -214,8 +230,7 @@ def run_workflow(
     config = write_config(workflow, workdir, data_dir, local_inputs=executor, extra=extra_config)
     argv = snakemake_argv(workflow, config, executor, jobs, cores, storage_prefix)
     log = workdir / f"{workflow}.{'executor' if executor else 'plain'}.log"
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env = snakemake_env()
     start = time.monotonic()
     with log.open("w") as handle:
         done = subprocess.run(
@@ -240,7 +255,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "executor on the local cloud, and summarise the result.",
     )
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "demo-run")
-    parser.add_argument("--region-length", type=int, default=250_000)
+    parser.add_argument("--region-length", type=int, default=200_000)
+    parser.add_argument(
+        "--scatter", type=int, default=2, help="region chunks per caller (Batch jobs each)"
+    )
     parser.add_argument("--depth", type=float, default=30.0, help="normal coverage")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=4, help="Batch jobs in flight")
@@ -281,7 +299,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     how = "snakemake --executor awsbatch --awsbatch-local" if executor else "snakemake -c 2"
     print(f"demo: running the germline workflow with `{how}` (log: {workdir}/germline.*.log)")
-    run = run_workflow("germline", workdir, data_dir, executor=executor, jobs=args.jobs)
+    run = run_workflow(
+        "germline",
+        workdir,
+        data_dir,
+        executor=executor,
+        jobs=args.jobs,
+        extra_config={"scatter": args.scatter},
+    )
     if not run.ok:
         tail = "\n".join(run.log.read_text(errors="replace").splitlines()[-25:])
         print(f"{tail}\ndemo: the workflow failed (exit {run.returncode}); see {run.log}.")
