@@ -58,8 +58,8 @@ class SuiteResult:
 def _parse_junit(path: Path) -> SuiteResult:
     result = SuiteResult()
     for case in ET.parse(path).getroot().iter("testcase"):
-        name = str(case.get("name") or case.get("classname") or "")
-        name = name.split(" ")[0]
+        # cwltest names a case by its doc string and puts the test id in `file`.
+        name = str(case.get("file") or case.get("name") or "")
         skipped = case.find("skipped")
         if case.find("failure") is not None or case.find("error") is not None:
             result.failed.append(name)
