@@ -34,11 +34,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "setup: installing the project and its Python dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # compat mode: Snakemake's plugin discovery (pkgutil) does not see setuptools' default
+  # import-hook editable installs, only a plain path entry.
+  .venv/bin/python -m pip install -q -e ".[dev]" --config-settings editable_mode=compat
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
