@@ -25,6 +25,18 @@ _GIB_PER_VCPU = {"c": 2, "m": 4, "t": 4, "r": 8, "x": 16, "z": 8, "i": 8, "d": 8
 _SIZE = re.compile(r"^([a-z]+)(\d*)[a-z-]*\.(\d*)(nano|micro|small|medium|large|xlarge)$")
 _SIZE_VCPUS = {"nano": 2, "micro": 2, "small": 2, "medium": 1, "large": 2, "xlarge": 4}
 STUCK_PREFIXES = ("MISCONFIGURATION", "CAPACITY")
+# The local cloud has one "instance", the host share it was started with; it declares that shape
+# in its compute environment's tags because no EC2 instance type describes it.
+LOCAL_HOST_VCPUS_TAG = "localcloud:vcpus"
+LOCAL_HOST_MEMORY_TAG = "localcloud:memoryMiB"
+
+
+def local_host_shape(ce: dict[str, Any]) -> tuple[float, int] | None:
+    """(vCPUs, memory MiB) of a local-cloud compute environment's host, None on real AWS."""
+    tags = ce.get("tags") or {}
+    if LOCAL_HOST_MEMORY_TAG not in tags:
+        return None
+    return float(tags.get(LOCAL_HOST_VCPUS_TAG, 0)), int(tags[LOCAL_HOST_MEMORY_TAG])
 
 
 def instance_shape(instance_type: str) -> tuple[int, int | None] | None:
@@ -53,6 +65,9 @@ def _ce_limits(ce: dict[str, Any]) -> tuple[float | None, int | None, str]:
     kind = str(resources.get("type", "EC2"))
     if ce.get("type") == "UNMANAGED" or not resources:
         return None, None, "EC2"
+    local = local_host_shape(ce)
+    if local is not None:
+        return local[0], local[1], "EC2"
     max_vcpus = float(resources.get("maxvCpus", 0)) or None
     if kind.startswith("FARGATE"):
         cap_vcpu, cap_mem = FARGATE_SIZES[-1][0], FARGATE_SIZES[-1][1][-1]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from snakemake_executor_awsbatch.capacity import LOCAL_HOST_MEMORY_TAG, LOCAL_HOST_VCPUS_TAG
 from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import ClientException
 from snakemake_executor_awsbatch.localcloud.engine import Engine, now_ms
@@ -103,13 +104,13 @@ class BatchApi:
                 "subnets": [],
                 "securityGroupIds": [],
                 "tags": {
-                    "localcloud:vcpus": _number(self.env.vcpus),
-                    "localcloud:memoryMiB": str(self.env.memory_mib),
+                    LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
+                    LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
                 },
             },
             "tags": {
-                "localcloud:vcpus": _number(self.env.vcpus),
-                "localcloud:memoryMiB": str(self.env.memory_mib),
+                LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
+                LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
             },
             "containerOrchestrationType": "ECS",
         }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snakemake_executor_awsbatch.capacity import local_host_shape
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.ops.checks import Check, Status
 from snakemake_executor_awsbatch.ops.cost import InstanceShape, shapes_for
@@ -72,10 +73,10 @@ def environment_fit(env: Mapping[str, Any], request: Request) -> Fit:
 
 def _local_cloud_fit(env: Mapping[str, Any], request: Request) -> Fit | None:
     """The local cloud's one "instance" is the host share it was started with (in its tags)."""
-    tags = env.get("tags") or {}
-    if "localcloud:memoryMiB" not in tags:
+    shape = local_host_shape(dict(env))
+    if shape is None:
         return None
-    vcpus, memory = float(tags.get("localcloud:vcpus", 0)), int(tags["localcloud:memoryMiB"])
+    vcpus, memory = shape
     if request.vcpus <= vcpus and request.memory_mib <= memory:
         return Fit(True, f"local cloud: {vcpus:g} vCPUs / {memory} MiB")
     return Fit(

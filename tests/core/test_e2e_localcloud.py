@@ -111,6 +111,10 @@ def test_preflight_refuses_a_job_bigger_than_the_queue(env: Any) -> None:
     cloud, sub, _ = env
     with pytest.raises(UserError, match="can give at most"):
         sub.preflight([_task(cloud, "huge", "true", vcpus=cloud.vcpus * 2)])
+    # Memory too: the local cloud declares its host's memory, so preflight can check it.
+    with pytest.raises(UserError, match=f"at most {cloud.memory_mib} MiB"):
+        sub.preflight([_task(cloud, "hungry", "true", memory_mib=cloud.memory_mib + 1)])
+    sub.preflight([_task(cloud, "fits", "true", memory_mib=cloud.memory_mib)])
     with pytest.raises(UserError, match="does not exist"):
         sub.preflight([_task(cloud, "noq", "true", queue="no-such-queue")])
 
