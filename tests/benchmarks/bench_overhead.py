@@ -21,7 +21,13 @@ import pysam
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workflows.demo import RunResult, result_vcf, run_workflow, simulate_data  # noqa: E402
+from workflows.demo import (  # noqa: E402
+    LOCAL_STATUS_INTERVAL_SECONDS,
+    RunResult,
+    result_vcf,
+    run_workflow,
+    simulate_data,
+)
 
 
 def _records(vcf: Path) -> list[tuple[str, int, str, str]]:
@@ -72,6 +78,7 @@ def main() -> int:
                 "ratio": round(batch.wall_seconds / plain.wall_seconds, 2),
                 "batch_jobs": batch.batch_jobs,
                 "same_calls": same,
+                "seconds_between_status_checks": LOCAL_STATUS_INTERVAL_SECONDS,
             }
         )
     )
