@@ -1,6 +1,6 @@
 """Somatic accuracy benchmark: simulate, align, call candidates, classify, compare to the truth.
 
-Usage: .venv/bin/python tests/workflows_tools/bench_somatic_accuracy.py [--region-length BP]
+Usage: .venv/bin/python tests/benchmarks/bench_somatic_accuracy.py [--region-length BP]
        [--workdir DIR] [--threads N] [--seed N]
 Prints progress on stderr and ONE JSON line last on stdout with accuracy and timings.
 """
