@@ -43,7 +43,9 @@ def job_name(name: str) -> str:
 
 
 def _volume(mount: EfsMount) -> dict[str, Any]:
-    config: dict[str, Any] = {"fileSystemId": mount.file_system_id}
+    # TLS always: genomics data is sensitive, and the project's template refuses non-TLS EFS
+    # clients in its file system policy (Batch requires it with an access point anyway).
+    config: dict[str, Any] = {"fileSystemId": mount.file_system_id, "transitEncryption": "ENABLED"}
     if mount.access_point_id:
         if mount.root_directory not in ("", "/"):
             raise UserError(
@@ -51,7 +53,6 @@ def _volume(mount: EfsMount) -> dict[str, Any]:
                 f"'{mount.root_directory}' together with access point {mount.access_point_id}; "
                 "set the directory on the access point and leave the root directory '/'."
             )
-        config["transitEncryption"] = "ENABLED"
         config["authorizationConfig"] = {
             "accessPointId": mount.access_point_id,
             "iam": "ENABLED" if mount.iam_auth else "DISABLED",

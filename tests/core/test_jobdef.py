@@ -74,6 +74,8 @@ def test_job_definition_runs_the_launcher_and_validates() -> None:
         "sourceVolume": s.mounts[0].volume_name,
         "readOnly": True,
     }
+    plain = props["volumes"][0]["efsVolumeConfiguration"]
+    assert plain["transitEncryption"] == "ENABLED"  # TLS even without an access point
     ap = props["volumes"][1]["efsVolumeConfiguration"]
     assert ap["transitEncryption"] == "ENABLED" and "rootDirectory" not in ap
     assert ap["authorizationConfig"] == {"accessPointId": "fsap-1", "iam": "ENABLED"}
