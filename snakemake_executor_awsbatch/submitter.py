@@ -149,11 +149,14 @@ class BatchSubmitter:
 
     def upload_spec(self, spec: TaskSpec) -> None:
         """Put the launch spec at its S3 URI (with the manifest's KMS key when set)."""
-        staging = spec.launch.staging
-        bucket, key = parse_s3_uri(staging.spec_uri)
         body = spec.launch.to_json()
         check_env_names(spec.launch.env, f"the environment of task {spec.name}")
         check_no_secrets(json.loads(body), f"the task spec of {spec.name}")
+        self._put_task_object(spec, spec.launch.staging.spec_uri, body, "the task spec")
+
+    def _put_task_object(self, spec: TaskSpec, uri: str, body: str, what: str) -> None:
+        staging = spec.launch.staging
+        bucket, key = parse_s3_uri(uri)
         extra: dict[str, Any] = {}
         if staging.sse_kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": staging.sse_kms_key_id}
@@ -171,7 +174,7 @@ class BatchSubmitter:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket", "AccessDenied", "403", "404"):
                 raise UserError(
-                    f"cannot write the task spec to {staging.spec_uri} ({code}); "
+                    f"cannot write {what} to {uri} ({code}); "
                     "check the bucket name and that these credentials may write to it."
                 ) from error
             raise
@@ -184,6 +187,12 @@ class BatchSubmitter:
         job_id = self.batch.submit_job(request)
         with self._lock:
             self._seen_at[job_id] = self._clock()
+        # The job id beside the spec lets `awsbatch report` find jobs whose launcher never ran
+        # (image pull failure, cancelled while queued), which leave no report.json.
+        record = {"job_id": job_id, "job_name": request["jobName"], "queue": spec.queue}
+        self._put_task_object(
+            spec, spec.launch.staging.job_uri, json.dumps(record), "the job record"
+        )
         log.debug("submitted %s as %s", spec.name, job_id)
         return job_id
 

@@ -105,6 +105,11 @@ class StagingManifest:
         return f"{self.prefix.rstrip('/')}/log.txt"
 
     @property
+    def job_uri(self) -> str:
+        """Where the submitter records the Batch job id (`job.json`) after SubmitJob."""
+        return f"{self.prefix.rstrip('/')}/job.json"
+
+    @property
     def report_uri(self) -> str:
         """Where the launcher uploads its JSON report (exit code, timings, memory, bytes)."""
         return f"{self.prefix.rstrip('/')}/report.json"

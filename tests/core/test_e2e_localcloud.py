@@ -3,6 +3,7 @@ inside the job, polling, logs from CloudWatch, the report, failures, spot retrie
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -94,6 +95,8 @@ def test_task_runs_with_staging_logs_and_report(env: Any) -> None:
     assert report is not None and report["status"] == "succeeded"
     assert report["files_in"] == 2 and report["unverified_downloads"] == 0
     assert report["batch_job_id"] == state.job_id
+    record = json.loads(s3.get_object(Bucket=bucket, Key="runs/ok/job.json")["Body"].read())
+    assert record["job_id"] == state.job_id and record["queue"] == cloud.queue_name
 
 
 def test_failing_payload_is_explained_and_still_reported(env: Any) -> None:
