@@ -2,10 +2,13 @@
 
 Used by the pytest test (the `required` tag) and by the benchmark (the whole suite). One local
 cloud serves every cwltest invocation: `--local` reuses it through CWL_AWSBATCH_LOCAL_* variables.
+Every selected test is accounted for: one cwltest never reported (it crashed or was killed) is
+counted as failed and listed in `not_run`, and one that hit the time limit is in `timed_out`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +18,9 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from cwltest.utils import load_and_validate_tests, shortname
 from ruamel.yaml import YAML
 
 from snakemake_executor_awsbatch.localcloud import LocalCloud
@@ -23,6 +28,8 @@ from snakemake_executor_awsbatch.localcloud import LocalCloud
 REPO = Path(__file__).resolve().parents[2]
 SUITE_CANDIDATES = (REPO.parent / "shared" / "cwl-v1.2", Path("/work/shared/cwl-v1.2"))
 KNOWN_FAILURES = Path(__file__).with_name("known_failures.yaml")
+# cwltest's junit failure message for a test killed at --timeout.
+TIMEOUT_MESSAGE = "Test timed out"
 
 
 def suite_dir() -> Path:
@@ -39,34 +46,77 @@ def known_failures() -> dict[str, str]:
     return {str(k): str(v) for k, v in (loaded or {}).items()}
 
 
+def _expand_numbers(numbers: str) -> list[int]:
+    # Same syntax and 1-based numbering as cwltest -n: "1-100,150".
+    picked: list[int] = []
+    for part in numbers.split(","):
+        low, _, high = part.partition("-")
+        picked.extend(range(int(low), int(high or low) + 1))
+    return picked
+
+
+def selected_tests(tags: str | None = None, numbers: str | None = None) -> list[str]:
+    """The ids of the tests cwltest will run for `tags` and `numbers`, in suite order."""
+    cwd = os.getcwd()
+    os.chdir(suite_dir())  # the suite's $import paths are relative to it
+    try:
+        tests: list[dict[str, Any]] = load_and_validate_tests("conformance_tests.yaml")[0]
+    finally:
+        os.chdir(cwd)
+    if tags:
+        wanted = set(tags.split(","))
+        tests = [t for t in tests if wanted.intersection(t.get("tags", []))]
+    ids = [shortname(str(t.get("id", t.get("label", "")))) for t in tests]
+    if numbers:
+        ids = [ids[n - 1] for n in _expand_numbers(numbers) if 0 < n <= len(ids)]
+    return ids
+
+
 @dataclass
 class SuiteResult:
-    """What one cwltest run reported."""
+    """What one cwltest run reported, with every selected test accounted for."""
 
     passed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
     seconds: float = 0.0
     output: str = ""
 
     @property
     def total(self) -> int:
-        """Tests run."""
+        """Tests selected (timed out and never-run tests are among the failed)."""
         return len(self.passed) + len(self.failed) + len(self.unsupported)
 
+    def outcomes(self) -> dict[str, str]:
+        """Test id -> passed, failed, timeout, not run or unsupported."""
+        found = {name: "passed" for name in self.passed}
+        found.update({name: "unsupported" for name in self.unsupported})
+        found.update({name: "failed" for name in self.failed})
+        found.update({name: "timeout" for name in self.timed_out})
+        found.update({name: "not run" for name in self.not_run})
+        return found
 
-def _parse_junit(path: Path) -> SuiteResult:
+
+def _parse_junit(path: Path, expected: list[str]) -> SuiteResult:
     result = SuiteResult()
-    for case in ET.parse(path).getroot().iter("testcase"):
-        # cwltest names a case by its doc string and puts the test id in `file`.
-        name = str(case.get("file") or case.get("name") or "")
-        skipped = case.find("skipped")
-        if case.find("failure") is not None or case.find("error") is not None:
-            result.failed.append(name)
-        elif skipped is not None:
-            result.unsupported.append(name)
-        else:
-            result.passed.append(name)
+    if path.is_file():
+        for case in ET.parse(path).getroot().iter("testcase"):
+            # cwltest names a case by its doc string and puts the test id in `file`.
+            name = str(case.get("file") or case.get("name") or "")
+            failure = case.find("failure")
+            if failure is not None or case.find("error") is not None:
+                result.failed.append(name)
+                if failure is not None and TIMEOUT_MESSAGE in (failure.get("message") or ""):
+                    result.timed_out.append(name)
+            elif case.find("skipped") is not None:
+                result.unsupported.append(name)
+            else:
+                result.passed.append(name)
+    reported = set(result.passed) | set(result.failed) | set(result.unsupported)
+    result.not_run = [name for name in expected if name not in reported]
+    result.failed.extend(result.not_run)
     return result
 
 
@@ -83,6 +133,7 @@ def run_suite(
     if tool is None:
         raise FileNotFoundError("cwl-awsbatch is not installed; run pip install -e . --no-deps")
     cwltest = str(Path(sys.executable).parent / "cwltest")
+    expected = selected_tests(tags, numbers)
     with tempfile.TemporaryDirectory(prefix="cwl-conformance-") as scratch:
         junit = Path(scratch) / "junit.xml"
         # Generous vCPUs: jobs run as host processes, and some tests ask for several cores.
@@ -127,7 +178,35 @@ def run_suite(
                     check=False,
                 )
             seconds = time.monotonic() - start
-        result = _parse_junit(junit)
+        result = _parse_junit(junit, expected)
         result.output = log.read_text(encoding="utf-8", errors="replace")
     result.seconds = seconds
     return result
+
+
+def save_outcomes(result: SuiteResult, path: Path) -> None:
+    """Write one run's per-test outcomes and seconds as JSON, for merging chunked runs."""
+    path.write_text(json.dumps({"seconds": result.seconds, "outcomes": result.outcomes()}))
+
+
+def merge_outcomes(paths: list[Path], expected: list[str]) -> SuiteResult:
+    """Combine saved chunk outcomes; an expected test no chunk ran counts as failed, not run."""
+    outcomes: dict[str, str] = {}
+    merged = SuiteResult()
+    for path in paths:
+        saved = json.loads(path.read_text())
+        outcomes.update({str(k): str(v) for k, v in saved["outcomes"].items()})
+        merged.seconds += float(saved["seconds"])
+    for name in expected:
+        outcome = outcomes.get(name, "not run")
+        if outcome == "passed":
+            merged.passed.append(name)
+        elif outcome == "unsupported":
+            merged.unsupported.append(name)
+        else:
+            merged.failed.append(name)
+            if outcome == "timeout":
+                merged.timed_out.append(name)
+            elif outcome == "not run":
+                merged.not_run.append(name)
+    return merged
