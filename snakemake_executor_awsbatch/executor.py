@@ -21,16 +21,23 @@ from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import CommonSettings
 
+from snakemake_executor_awsbatch.direct_shell import DirectPlan, NotDirect, direct_plan
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.local_mode import copy_outputs
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
+from snakemake_executor_awsbatch.run_totals import RunTotals
 from snakemake_executor_awsbatch.s3uri import join_s3_uri, parse_s3_uri
 from snakemake_executor_awsbatch.secrets import SECRET_NAME
 from snakemake_executor_awsbatch.settings import BatchConfig, resolve
 from snakemake_executor_awsbatch.snakemake_resources import JobResources, task_spec
 from snakemake_executor_awsbatch.submitter import BatchSubmitter
-from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
+from snakemake_executor_awsbatch.taskspec import (
+    LaunchSpec,
+    SourceArchive,
+    StagingManifest,
+    TaskSpec,
+)
 
 LOG_DIR = Path(".snakemake") / "awsbatch_logs"
 IDLE_BACKOFF = 3.0
@@ -60,6 +67,9 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             raise _user_error(err) from None
         self._checked: set[tuple[object, ...]] = set()
         self._dropped_env: set[str] = set()
+        self._explained_rules: set[str] = set()
+        self._direct_jobs: set[str] = set()
+        self.totals = RunTotals()
 
     # ---- submission -------------------------------------------------------------------------
 
@@ -123,17 +133,45 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             preemptible=any(remote.preemptible_rules.is_preemptible(r) for r in rules),
         )
         name_hint = f"{job.name}-{job.jobid}-{uuid.uuid4().hex[:8]}"
-        launch = LaunchSpec(
-            staging=StagingManifest(prefix=join_s3_uri(self.staging_base, name_hint)),
-            shell=self.format_job_exec(job),
-            env=self._job_env(),
-        )
+        launch = self._launch_spec(job, join_s3_uri(self.staging_base, name_hint))
         try:
-            return task_spec(
+            spec = task_spec(
                 facts, self.config, launch, preemptible_retries=remote.preemptible_retries
             )
         except UserError as err:
             raise _user_error(err) from None
+        if launch.archives or launch.staging.outputs:
+            self._direct_jobs.add(spec.name)
+        return spec
+
+    def _launch_spec(self, job: JobExecutorInterface, prefix: str) -> LaunchSpec:
+        """Run the rule's command directly when that is exact, else Snakemake in the job."""
+        plan: DirectPlan | NotDirect = NotDirect("--awsbatch-no-direct-shell is set")
+        if self.config.direct_shell:
+            plan = direct_plan(job, directory_inputs=_directory_inputs(job))
+        if isinstance(plan, NotDirect):
+            if job.name not in self._explained_rules:
+                self._explained_rules.add(job.name)
+                self.logger.info(f"Rule {job.name} runs Snakemake inside its jobs: {plan.reason}.")
+            return LaunchSpec(
+                staging=StagingManifest(prefix=prefix),
+                shell=self.format_job_exec(job),
+                env=self._job_env(),
+            )
+        return LaunchSpec(
+            staging=StagingManifest(
+                prefix=prefix, inputs=plan.inputs, outputs=plan.outputs, logs=plan.logs
+            ),
+            shell=plan.shell,
+            env={**self._job_env(), **plan.env},
+            archives=self._source_archives(),
+        )
+
+    def _source_archives(self) -> tuple[SourceArchive, ...]:
+        archive = getattr(self.workflow, "_source_archive", None)
+        if archive is None:
+            return ()
+        return (SourceArchive(s3_uri=str(archive.query), sha256=str(archive.checksum)),)
 
     def _job_env(self) -> Mapping[str, str]:
         # Snakemake hands storage credentials to spawned jobs as environment variables; on
@@ -183,6 +221,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             if state is None or not state.is_finished:
                 yield info
             elif not state.is_failed:
+                self._count(info)
                 if state.spot_reclaims:
                     self.logger.info(
                         f"{state.job_name or state.job_id} survived {state.spot_reclaims} spot "
@@ -195,6 +234,16 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
                     yield moved
                 else:
                     self._report_failure(info, state)
+
+    def _count(self, info: SubmittedJobInfo) -> None:
+        spec: TaskSpec | None = (info.aux or {}).get("spec")
+        if spec is None:
+            return
+        try:
+            report = self.submitter.fetch_report(spec)
+        except Exception:  # totals are informative; a missing report must not fail the job
+            report = None
+        self.totals.add(report, direct=spec.name in self._direct_jobs)
 
     def _adapt_interval(self, progressed: bool) -> None:
         # --seconds-between-status-checks is the pace while jobs finish; while nothing does, the
@@ -265,10 +314,25 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
     def shutdown(self) -> None:
         """Stop polling; with --awsbatch-local also copy the outputs into the working dir."""
         super().shutdown()
+        if self.totals.jobs:
+            self.logger.info(f"AWS Batch: {self.totals.describe()}")
+            self.totals.write()
         prefix = self.workflow.storage_settings.default_storage_prefix
         if self.config.local and prefix:
             written = copy_outputs(str(prefix), Path.cwd())
             self.logger.info(f"Copied {len(written)} output file(s) from the local cloud's S3.")
+
+
+def _directory_inputs(job: JobExecutorInterface) -> set[str]:
+    """The job's inputs that their producing jobs declare as directory() outputs."""
+    dag = getattr(job, "dag", None)
+    if dag is None or job.is_group():
+        return set()
+    found: set[str] = set()
+    for producer, files in dag.dependencies[job].items():
+        wanted = {str(f) for f in files}
+        found.update(str(out) for out in producer.output if out.is_directory and str(out) in wanted)
+    return found
 
 
 def _rule_names(job: JobExecutorInterface) -> list[str]:

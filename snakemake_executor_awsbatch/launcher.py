@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from snakemake_executor_awsbatch.archives import unpack_archives
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.instance import instance_metadata
 from snakemake_executor_awsbatch.jobstate import (
@@ -42,7 +43,7 @@ from snakemake_executor_awsbatch.staging import (
     TransferStats,
     s3_client,
 )
-from snakemake_executor_awsbatch.taskspec import LaunchSpec
+from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagedFile
 
 log = logging.getLogger("awsbatch.launcher")
 _TRANSFER_ERRORS = (StagingError, ClientError, BotoCoreError, UserError, OSError)
@@ -184,6 +185,7 @@ def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report
         try:
             start = time.monotonic()
             _add(report, stager.stage_in(manifest.inputs, workdir), "in")
+            _add(report, unpack_archives(stager, spec.archives, workdir), "in")
             report.stage_in_seconds = time.monotonic() - start
         except _TRANSFER_ERRORS as error:
             report.status, report.exit_code = "stage_in_failed", EXIT_STAGE_IN_FAILED
@@ -201,6 +203,7 @@ def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report
         succeeded = code in spec.success_codes
         report.exit_code = 0 if succeeded else code
         report.status = "succeeded" if succeeded else "payload_failed"
+        _push_logs(stager, manifest.logs, workdir, report)
         if succeeded:
             try:
                 start = time.monotonic()
@@ -211,6 +214,17 @@ def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report
                 report.error = f"staging outputs failed: {error}"
                 log.error("%s", report.error)
     _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
+
+
+def _push_logs(stager: S3Stager, logs: Sequence[StagedFile], workdir: str, report: Report) -> None:
+    """Upload the payload's log files whatever its exit code; a failure here is only logged,
+    because the payload's own result matters more than its log files."""
+    if not logs:
+        return
+    try:
+        _add(report, stager.stage_out(logs, workdir), "out")
+    except _TRANSFER_ERRORS as error:
+        log.error("could not upload the payload's log files: %s", error)
 
 
 def _finish(

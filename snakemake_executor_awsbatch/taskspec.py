@@ -83,13 +83,27 @@ class StagedFile:
 
 
 @dataclass(frozen=True)
+class SourceArchive:
+    """A tar archive (e.g. Snakemake's workflow sources) unpacked into the working directory
+    before the payload runs; `sha256` is checked first, so a stale or corrupt archive is refused."""
+
+    s3_uri: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class StagingManifest:
     """Inputs to fetch before the payload runs and outputs to push after it, plus where the job's
-    log and report go. `prefix` is the S3 prefix owned by this task (spec, log, report)."""
+    log and report go. `prefix` is the S3 prefix owned by this task (spec, log, report).
+
+    `logs` are the payload's own log files (Snakemake's `log:`): pushed whatever the exit code,
+    when present, because a failed command's explanation is usually in them.
+    """
 
     prefix: str
     inputs: tuple[StagedFile, ...] = ()
     outputs: tuple[StagedFile, ...] = ()
+    logs: tuple[StagedFile, ...] = ()
     checksum_algorithm: str = "CRC32C"
     sse_kms_key_id: str | None = None
     storage_class: str | None = None
@@ -133,6 +147,7 @@ class LaunchSpec:
     stdout: str | None = None
     stderr: str | None = None
     success_codes: tuple[int, ...] = (0,)
+    archives: tuple[SourceArchive, ...] = ()
 
     def to_json(self) -> str:
         """Serialise for S3 (stable key order, so equal specs are equal bytes)."""
@@ -147,6 +162,7 @@ class LaunchSpec:
             prefix=staging_raw["prefix"],
             inputs=tuple(_staged(f) for f in staging_raw.get("inputs", ())),
             outputs=tuple(_staged(f) for f in staging_raw.get("outputs", ())),
+            logs=tuple(_staged(f) for f in staging_raw.get("logs", ())),
             checksum_algorithm=staging_raw.get("checksum_algorithm", "CRC32C"),
             sse_kms_key_id=staging_raw.get("sse_kms_key_id"),
             storage_class=staging_raw.get("storage_class"),
@@ -161,6 +177,10 @@ class LaunchSpec:
             stdout=raw.get("stdout"),
             stderr=raw.get("stderr"),
             success_codes=tuple(raw.get("success_codes", (0,))),
+            archives=tuple(
+                SourceArchive(s3_uri=a["s3_uri"], sha256=a["sha256"])
+                for a in raw.get("archives", ())
+            ),
         )
 
 

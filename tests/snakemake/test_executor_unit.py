@@ -15,6 +15,7 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_executor_awsbatch import executor as executor_module
 from snakemake_executor_awsbatch.executor import Executor
 from snakemake_executor_awsbatch.jobstate import AttemptState, JobState
+from snakemake_executor_awsbatch.run_totals import RunTotals
 from snakemake_executor_awsbatch.settings import BatchConfig
 from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
 
@@ -47,6 +48,9 @@ class FakeSubmitter:
 
     def preflight(self, specs: Sequence[TaskSpec]) -> None:
         self.preflighted.append(list(specs))
+
+    def fetch_report(self, spec: TaskSpec) -> dict[str, object] | None:
+        return {"bytes_in": 100, "bytes_out": 7, "files_in": 1, "files_out": 1}
 
 
 class FakeJob:
@@ -89,6 +93,9 @@ def _executor(submitter: FakeSubmitter, **config: Any) -> tuple[Executor, Simple
     ex._next_seconds_between_status_checks = None
     ex._checked = set()
     ex._dropped_env = set()
+    ex._explained_rules = set()
+    ex._direct_jobs = set()
+    ex.totals = RunTotals()
     return ex, done
 
 
@@ -129,6 +136,7 @@ def test_one_poll_for_all_jobs_reports_each_outcome(
     assert saved.parent == Path(".snakemake/awsbatch_logs")
     assert saved.read_text().splitlines() == [f"line {i}" for i in range(50)]
     assert ex.next_seconds_between_status_checks == 10  # a job finished: base pace
+    assert (ex.totals.jobs, ex.totals.bytes_in, ex.totals.bytes_out) == (1, 100, 7)  # ok's report
 
 
 def test_idle_polls_back_off_up_to_three_times_the_interval() -> None:

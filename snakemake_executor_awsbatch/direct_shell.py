@@ -1,0 +1,197 @@
+"""Running a Snakemake `shell:` job directly in the Batch job, without Snakemake in the container.
+
+The default way to run a Snakemake job remotely is Snakemake itself inside the container
+(`format_job_exec`): it imports Snakemake, unpacks the workflow sources, parses the Snakefile,
+builds the job's DAG and moves files with the S3 storage plugin. That costs about 4 s of wall time
+and 3 s of CPU per job here, for a job whose payload may take milliseconds. For a plain `shell:`
+rule everything Snakemake does in the job is known in the main process already: the formatted
+command, the local paths of inputs, outputs and logs, and the S3 objects behind them. So the
+launcher can stage those files itself, run the command with Snakemake's own bash prefix
+(`set -euo pipefail;`) and thread variables, and upload the outputs to the same S3 keys the
+storage plugin uses; the main Snakemake process then finds them exactly as if the job had run
+Snakemake.
+
+Anything this module cannot reproduce exactly goes the full Snakemake way: `run:`, `script:`,
+`notebook:`, `wrapper:` and `cwl:` rules, group jobs, conda, containers, environment modules,
+shadow rules, benchmarks, and output flags other than temp/protected/directory. `direct_plan`
+returns why a job is not eligible, so the executor can say so once per rule.
+"""
+
+from __future__ import annotations
+
+import glob
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from snakemake_executor_awsbatch.taskspec import StagedFile
+
+# Output flags whose meaning the main process handles entirely (deletion of temp files,
+# write-protection, reports), that only describe the path (storage, multiext, access hints), or
+# that direct staging reproduces (directories). touch, pipe, service, ensure and update need the
+# job's Snakemake.
+_HANDLED_OUTPUT_FLAGS = frozenset(
+    {
+        "temp",
+        "protected",
+        "directory",
+        "storage_object",
+        "path_modified",
+        "multiext",
+        "report",
+        "access_pattern",
+    }
+)
+# The thread variables Snakemake's shell() sets for every command (snakemake/shell.py).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+# The resource a rule sets to 0 to force the full Snakemake path for its jobs.
+OPT_OUT_RESOURCE = "awsbatch_direct_shell"
+
+
+@dataclass(frozen=True)
+class DirectPlan:
+    """What the launcher needs to run one shell job without Snakemake."""
+
+    shell: str
+    inputs: tuple[StagedFile, ...]
+    outputs: tuple[StagedFile, ...]
+    logs: tuple[StagedFile, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotDirect:
+    """Why a job needs Snakemake inside the container."""
+
+    reason: str
+
+
+def direct_plan(
+    job: Any, directory_inputs: Iterable[str] = (), shell_prefix: str | None = None
+) -> DirectPlan | NotDirect:
+    """A direct plan for `job`, or why it must run through Snakemake in the container.
+
+    `directory_inputs` are the job's inputs that an upstream rule declares as `directory()`
+    outputs (only the DAG knows that; the input itself carries no flag). `shell_prefix` is
+    Snakemake's bash prefix; by default the one the main process's Snakefile left in place.
+    """
+    refusal = _refusal(job)
+    if refusal is not None:
+        return NotDirect(refusal)
+    directories = set(directory_inputs)
+    inputs: list[StagedFile] = []
+    seen: set[str] = set()
+    for item in job.input:
+        path = str(item)
+        if path in seen:
+            continue
+        seen.add(path)
+        if not item.is_storage:
+            # local() inputs (an EFS path, a shared file system) are read where they are, as
+            # Snakemake in the job would read them.
+            continue
+        inputs.append(
+            StagedFile(
+                s3_uri=str(item.storage_object.query),
+                path=path,
+                is_directory=bool(item.is_directory) or path in directories,
+            )
+        )
+    outputs = []
+    for item in job.output:
+        if not item.is_storage:
+            return NotDirect(f"output {item} is not in S3 storage")
+        outputs.append(
+            StagedFile(
+                s3_uri=str(item.storage_object.query),
+                path=str(item),
+                is_directory=bool(item.is_directory),
+            )
+        )
+    logs = []
+    for item in job.log:
+        if not item.is_storage:
+            return NotDirect(f"log {item} is not in S3 storage")
+        logs.append(
+            StagedFile(s3_uri=str(item.storage_object.query), path=str(item), optional=True)
+        )
+    prefix = _bash_prefix() if shell_prefix is None else shell_prefix
+    command = str(job.shellcmd)
+    script = _make_parent_dirs([*outputs, *logs]) + f"{prefix}{command}{_bash_suffix()}"
+    threads = str(job.threads)
+    return DirectPlan(
+        shell=script,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        logs=tuple(logs),
+        env={name: threads for name in THREAD_VARIABLES},
+    )
+
+
+def _refusal(job: Any) -> str | None:
+    """Why `job` cannot run directly, or None when it can."""
+    if job.is_group():
+        return "it is a group job"
+    if str(job.resources.get(OPT_OUT_RESOURCE, "1")).strip().lower() in {"0", "false", "no"}:
+        return f"the rule sets {OPT_OUT_RESOURCE}=0"
+    if not job.is_shell:
+        return "it is not a shell: rule (run:, script:, notebook:, wrapper: need Snakemake)"
+    checks = (
+        (job.conda_env_spec, "it uses a conda environment"),
+        (job.container_img_url, "it names a container: image"),
+        (job.env_modules, "it uses environment modules"),
+        (job.is_shadow, "it is a shadow rule"),
+        (job.benchmark, "it writes a benchmark file"),
+    )
+    for present, reason in checks:
+        if present:
+            return reason
+    for item in job.output:
+        extra = set(getattr(item, "flags", {})) - _HANDLED_OUTPUT_FLAGS
+        if extra:
+            return f"output {item} is flagged {', '.join(sorted(extra))}"
+        if glob.has_magic(str(item)):
+            return f"output {item} has glob characters, which the launcher would expand"
+    if not _shell_is_bash():
+        return "the workflow sets a shell executable other than bash"
+    return None
+
+
+def _make_parent_dirs(files: Iterable[StagedFile]) -> str:
+    # Snakemake creates each output's and log's parent directory before the command runs
+    # (IOFile.prepare); directory() outputs themselves are left to the command.
+    parents = sorted(
+        {str(PurePosixPath(f.path).parent) for f in files} - {".", "/", ""},
+    )
+    if not parents:
+        return ""
+    return "mkdir -p " + " ".join(shlex.quote(p) for p in parents) + "\n"
+
+
+def _shell_is_bash() -> bool:
+    from snakemake.shell import shell
+
+    executable = shell.get_executable()
+    return executable is None or PurePosixPath(str(executable)).name == "bash"
+
+
+def _bash_prefix() -> str:
+    from snakemake.shell import shell
+
+    return str(shell._get_process_prefix(shell.get_executable() or "bash"))
+
+
+def _bash_suffix() -> str:
+    from snakemake.shell import shell
+
+    suffix = str(shell._process_suffix or "")
+    return f" {suffix}" if suffix else ""
