@@ -3,7 +3,7 @@
 Simulates a small data set on a real reference (a few hundred kbp of C. elegans chromosome I at
 30x), runs the germline workflow with `snakemake --executor awsbatch --awsbatch-local` (the
 embedded local cloud: Batch jobs, S3 staging), and prints a summary: the VCF, its variant counts,
-the accuracy against the planted truth, wall time and Batch jobs run.
+the accuracy against the planted truth, wall time, Batch jobs run and bytes staged.
 
 The helpers here (simulate, stage the workflow sources, write the config, run Snakemake plainly or
 through the executor) are also what the workflow tests and benchmarks use, so that the three run
@@ -24,8 +24,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.run_totals import RUN_TOTALS_PATH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
@@ -46,6 +48,7 @@ class RunResult:
     log: Path
     executor: bool
     batch_jobs: int | None
+    totals: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -248,7 +251,18 @@ def run_workflow(
     wall = time.monotonic() - start
     text = log.read_text(errors="replace")
     jobs_run = len(_SUBMITTED.findall(text)) if executor else None
-    return RunResult(workflow, workdir, done.returncode, wall, log, executor, jobs_run)
+    return RunResult(
+        workflow, workdir, done.returncode, wall, log, executor, jobs_run, _run_totals(workdir)
+    )
+
+
+def _run_totals(workdir: Path) -> dict[str, Any] | None:
+    """The executor's totals of the run (bytes staged and more), when it wrote them."""
+    path = workdir / RUN_TOTALS_PATH
+    if not path.exists():
+        return None
+    totals: dict[str, Any] = json.loads(path.read_text())
+    return totals
 
 
 def result_vcf(workflow: str, workdir: Path, name: str) -> Path:

@@ -47,7 +47,15 @@ def germline_summary(run: RunResult, data_dir: Path, sample: str) -> dict[str, A
         "wall_seconds": round(run.wall_seconds, 1),
         "executor": "awsbatch (local cloud)" if run.executor else "local (snakemake -c)",
         "batch_jobs": run.batch_jobs,
+        "staging": _staging(run.totals),
     }
+
+
+def _staging(totals: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not totals:
+        return None
+    keys = ("bytes_in", "bytes_out", "files_in", "files_out", "direct_shell_jobs", "jobs")
+    return {key: totals.get(key, 0) for key in keys}
 
 
 def _num(value: object) -> str:
@@ -81,4 +89,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(f"wall time:    {summary['wall_seconds']} s ({summary['executor']})")
     if summary["batch_jobs"] is not None:
         lines.append(f"Batch jobs:   {summary['batch_jobs']}")
+    staging = summary.get("staging")
+    if staging:
+        mib_in, mib_out = staging["bytes_in"] / 2**20, staging["bytes_out"] / 2**20
+        lines.append(
+            f"staged:       {mib_in:.1f} MiB in ({staging['files_in']} files), "
+            f"{mib_out:.1f} MiB out ({staging['files_out']} files) through S3; "
+            f"{staging['direct_shell_jobs']} of {staging['jobs']} jobs ran their command directly"
+        )
     return "\n".join(lines)
