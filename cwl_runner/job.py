@@ -2,12 +2,15 @@
 
 The job keeps cwltool's local layout (outdir, tmpdir, stagedir paths on the controller) and the
 Batch job recreates the same absolute paths: inputs are staged there from S3 by the launcher, the
-command runs in the output directory, and the whole output directory goes back to S3. The
-controller then downloads it into the local outdir and lets cwltool collect outputs as usual.
+command runs in the output directory, and the whole output directory goes back to S3. cwltool
+then collects outputs from that S3 prefix (as it collects a container's outputs from the host),
+so outputs are `s3://` locations that the next step uses in place; nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import os
@@ -19,7 +22,7 @@ from typing import Any, ClassVar, cast
 
 from cwltool.context import RuntimeContext
 from cwltool.errors import WorkflowException
-from cwltool.job import CommandLineJob, relink_initialworkdir
+from cwltool.job import CommandLineJob
 from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.utils import bytes2str_in_dicts
 
@@ -32,7 +35,10 @@ from snakemake_executor_awsbatch.taskspec import (
 )
 
 from .callcache import CallCache
-from .fsaccess import EFS_MOUNT_ROOT, is_efs, is_s3, parse_efs
+from .disk import DiskRequest, check_disk, unknown_disk_warning
+from .efs import EfsLayout
+from .fsaccess import is_efs, is_s3, s3_location
+from .outputs import MANIFEST_FILE, complete_files, finalise_outdir, manifest_script
 from .session import RunSession, batch_job_name
 
 _logger = logging.getLogger("cwltool")
@@ -83,6 +89,7 @@ class AwsBatchJob(CommandLineJob):
                 self.session.cache_hits += 1
                 self._cached_outdir = cached
                 return None
+        self._check_disk()
         self.session.backend.preflight([self.task_spec])
         job_id = self.session.backend.submit(self.task_spec)
         self.session.jobs_submitted += 1
@@ -90,7 +97,7 @@ class AwsBatchJob(CommandLineJob):
         return job_id
 
     def finish(self, state: Any | None, runtimeContext: RuntimeContext) -> None:
-        """Bring the outputs back, collect them and report to cwltool."""
+        """Collect the outputs from S3 (left there) and report them to cwltool."""
         outputs: dict[str, Any] = {}
         process_status = "permanentFail"
         try:
@@ -105,22 +112,11 @@ class AwsBatchJob(CommandLineJob):
             if process_status != "success" and state is not None:
                 self._log_failure(state, rcode)
             if rcode is not None and process_status == "success":
-                self.session.store.download_tree(outdir_uri, self.outdir)
+                if self.inplace_update:
+                    self._write_back_inplace_updates(outdir_uri)
+                outputs = self._collect_from_s3(outdir_uri, rcode)
                 if state is not None and self._cache_key is not None:
                     self._cache.record(self._cache_key, outdir_uri)
-            self._stage_locally()
-            if process_status == "success" and self.inplace_update:
-                self._write_back_inplace_updates()
-            if self.generatemapper is not None:
-                relink_initialworkdir(
-                    _local_only(self.generatemapper),
-                    self.outdir,
-                    self.builder.outdir,
-                    inplace_update=self.inplace_update,
-                )
-            if process_status == "success":
-                collected = self.collect_outputs(self.outdir, rcode or 0)
-                outputs = dict(cast(Mapping[str, Any], bytes2str_in_dicts(collected)))
         except WorkflowException as err:
             _logger.error("[job %s] Job error:\n%s", self.name, err)
             process_status = "permanentFail"
@@ -142,6 +138,23 @@ class AwsBatchJob(CommandLineJob):
                     shutil.rmtree(scratch, ignore_errors=True)
 
     # ---- helpers ------------------------------------------------------------------------
+    def _collect_from_s3(self, outdir_uri: str, rcode: int) -> dict[str, Any]:
+        """cwltool's output collection run against the job's output prefix in S3."""
+        store = self.session.store
+        manifest = finalise_outdir(store, outdir_uri, f"{outdir_uri}.manifest")
+        location = s3_location(outdir_uri)
+        collector = self.collect_outputs
+        want_checksum = True
+        if isinstance(collector, functools.partial):
+            want_checksum = bool(collector.keywords.get("compute_checksum", True))
+            # Checksums come from the job's manifest below instead of reading every file back.
+            collector = functools.partial(collector, compute_checksum=False)
+        collected = collector(location, rcode)
+        outputs = dict(cast(Mapping[str, Any], bytes2str_in_dicts(collected)))
+        fs_access = self.builder.make_fs_access(location)
+        complete_files(outputs, location, manifest, fs_access, want_checksum)
+        return outputs
+
     def _check_s3_inputs(self) -> None:
         store = self.session.store
         for _key, ent in self.pathmapper.items_exclude_children():
@@ -271,18 +284,26 @@ class AwsBatchJob(CommandLineJob):
         argv = " ".join(shlex.quote(arg) for arg in commands)
         if self.timelimit:
             argv = f"timeout -s KILL {int(self.timelimit)} {argv}"
+        manifest = os.path.join(self.tmpdir, MANIFEST_FILE)
+        checksums = bool(runtimeContext.compute_checksum)
         script = "\n".join(
             [
                 "mkdir -p " + " ".join(shlex.quote(d) for d in dirs),
                 f"cd {shlex.quote(self.outdir)}",
-                f"exec {argv}",
+                argv,
+                "rc=$?",
+                *manifest_script(self.outdir, manifest, checksums),
+                "exit $rc",
             ]
         )
         launch = LaunchSpec(
             staging=StagingManifest(
                 prefix=prefix,
                 inputs=tuple(staged),
-                outputs=(StagedFile(s3_uri=self._outdir_uri, path=self.outdir, is_directory=True),),
+                outputs=(
+                    StagedFile(s3_uri=self._outdir_uri, path=self.outdir, is_directory=True),
+                    StagedFile(s3_uri=f"{self._outdir_uri}.manifest", path=manifest, optional=True),
+                ),
             ),
             shell=script,
             env=env,
@@ -307,18 +328,41 @@ class AwsBatchJob(CommandLineJob):
         )
 
     def _mounts(self) -> tuple[EfsMount, ...]:
-        """The configured EFS mounts plus one read-only mount per file system an input names."""
-        mounts = list(self.session.settings.efs_mounts)
-        taken = {m.container_path for m in mounts}
+        """The run's EFS mounts, plus the on-demand ones this job's `efs://` inputs name."""
+        settings = self.session.settings
+        layout = EfsLayout(settings.efs_mounts, settings.efs_on_demand)
+        mounts = list(settings.efs_mounts)
         for _key, ent in self.pathmapper.items():
-            if not is_efs(ent.resolved):
-                continue
-            fs_id, _path = parse_efs(ent.resolved)
-            path = f"{EFS_MOUNT_ROOT}/{fs_id}"
-            if path not in taken:
-                mounts.append(EfsMount(file_system_id=fs_id, container_path=path, read_only=True))
-                taken.add(path)
+            if is_efs(ent.resolved):
+                mount = layout.mount_for(ent.resolved)
+                if mount not in mounts:
+                    mounts.append(mount)
         return tuple(mounts)
+
+    def _check_disk(self) -> None:
+        """outdirMin + tmpdirMin against the queue's disks; sets Fargate ephemeral storage."""
+        resources = self.builder.resources
+        req, _ = self.builder.get_requirement("ResourceRequirement")
+        keys = ("outdirMin", "outdirMax", "tmpdirMin", "tmpdirMax")
+        request = DiskRequest(
+            name=self.name,
+            outdir_mib=float(resources.get("outdirSize", 0)),
+            tmpdir_mib=float(resources.get("tmpdirSize", 0)),
+            explicit=req is not None and any(k in req for k in keys),
+        )
+        capacity = getattr(self.session.backend, "capacity", None)
+        platforms: tuple[str, ...] = ()
+        if capacity is not None:
+            platforms = tuple(capacity.limits(self.task_spec.queue).platforms)
+        host = self.session.settings.host_disk_mib
+        gib = check_disk(request, platforms, host)
+        if gib is not None:
+            self.task_spec = dataclasses.replace(self.task_spec, ephemeral_storage_gib=gib)
+        fargate = bool(platforms) and all(p == "FARGATE" for p in platforms)
+        unknown = request.explicit and host is None and not fargate
+        if unknown and not self.session.disk_warning_given:
+            self.session.disk_warning_given = True
+            _logger.warning(unknown_disk_warning(request))
 
     def _image(self) -> str:
         req, _ = self.builder.get_requirement("DockerRequirement")
@@ -328,33 +372,25 @@ class AwsBatchJob(CommandLineJob):
                     return str(req[key])
         return self.session.settings.default_image
 
-    def _write_back_inplace_updates(self) -> None:
+    def _write_back_inplace_updates(self, outdir_uri: str) -> None:
         """InplaceUpdateRequirement: the job changed its copy; carry the change to the input."""
         if self.generatemapper is None:
             return
+        store = self.session.store
+        base = self.outdir.rstrip("/") + "/"
         for _key, ent in self.generatemapper.items_exclude_children():
             if ent.type not in ("WritableFile", "WritableDirectory") or not ent.staged:
                 continue
             if is_s3(ent.resolved) or ent.resolved.startswith("_:"):
                 continue
-            if not os.path.lexists(ent.target) or os.path.islink(ent.target):
+            if not ent.target.startswith(base):
                 continue
+            source = f"{outdir_uri}/{ent.target[len(base) :]}"
             if ent.type == "WritableFile":
-                shutil.copyfile(ent.target, ent.resolved)
-            else:
-                shutil.copytree(ent.target, ent.resolved, dirs_exist_ok=True)
-
-    def _stage_locally(self) -> None:
-        """Give the controller's stagedir the inputs, so outputs that refer to them resolve."""
-        for _key, ent in self.pathmapper.items_exclude_children():
-            if not ent.staged or is_s3(ent.resolved) or os.path.lexists(ent.target):
-                continue
-            os.makedirs(os.path.dirname(ent.target), exist_ok=True)
-            if ent.type in _CREATE_TYPES:
-                with open(ent.target, "w", encoding="utf-8") as handle:
-                    handle.write(str(ent.resolved))
-            elif not ent.resolved.startswith("_:") and os.path.exists(ent.resolved):
-                os.symlink(ent.resolved, ent.target)
+                if store.exists_object(source):
+                    store.download_file(source, ent.resolved)
+            elif store.is_prefix(source):
+                store.download_tree(source, ent.resolved)
 
 
 def _children(mapper: PathMapper, parent: str) -> Iterable[tuple[str, MapperEnt]]:

@@ -8,7 +8,9 @@ import argparse
 import contextlib
 import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -20,9 +22,12 @@ from cwltool.context import LoadingContext, RuntimeContext
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.taskspec import EfsMount
 
+from .deliver import check_s3_outdir
+from .efs import EfsLayout, local_on_demand
 from .executor import AwsBatchExecutor
-from .fsaccess import S3FsAccess
+from .fsaccess import S3FsAccess, is_s3, valid_efs_id
 from .pathmapper import S3PathMapper
+from .preflight import check_efs_inputs
 from .s3store import S3Store, parse_s3_uri
 from .session import BatchBackend, RunnerSettings, RunSession
 from .tool import make_tool_factory
@@ -48,7 +53,7 @@ def _own_parser() -> argparse.ArgumentParser:
 def parse_efs(text: str) -> EfsMount:
     """`fs-id:/container/path[:rw]` -> EfsMount (read-only unless `:rw`)."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0].startswith("fs-") or not parts[1].startswith("/"):
+    if len(parts) not in (2, 3) or not valid_efs_id(parts[0]) or not parts[1].startswith("/"):
         raise UserError(
             f"--awsbatch-efs {text!r} is not fs-ID:/container/path[:rw]; "
             "write it as, e.g., fs-12345678:/refs."
@@ -107,16 +112,32 @@ def _settings(own: argparse.Namespace, where: dict[str, Any]) -> RunnerSettings:
     kwargs: dict[str, Any] = {}
     if own.awsbatch_default_image:
         kwargs["default_image"] = own.awsbatch_default_image
+    mounts = tuple(parse_efs(e) for e in own.awsbatch_efs)
+    if own.local:
+        kwargs["efs_on_demand"] = local_on_demand(_local_file_systems(where), mounts)
+        # Local jobs run on this machine, so its temporary disk is all a job can have.
+        kwargs["host_disk_mib"] = shutil.disk_usage(tempfile.gettempdir()).total // (1 << 20)
     return RunnerSettings(
         queue=str(queue),
         s3_root=s3_root.rstrip("/"),
         region=str(region),
         endpoint_url=where.get("endpoint_url"),
         poll_seconds=poll,
-        efs_mounts=tuple(parse_efs(e) for e in own.awsbatch_efs),
+        efs_mounts=mounts,
         call_cache=not own.awsbatch_no_call_cache,
         **kwargs,
     )
+
+
+def _local_file_systems(where: dict[str, Any]) -> list[str]:
+    """The local cloud's EFS file systems: named by the caller, or asked of its EFS API."""
+    if where.get("efs"):
+        return [str(where["efs"])]
+    client = boto3.client(
+        "efs", region_name=where.get("region") or "us-east-1", endpoint_url=where["endpoint_url"]
+    )
+    pages = client.get_paginator("describe_file_systems").paginate()
+    return [str(fs["FileSystemId"]) for page in pages for fs in page.get("FileSystems", [])]
 
 
 def _backend(settings: RunnerSettings) -> BatchBackend:
@@ -150,12 +171,18 @@ def run(
             store = S3Store(client, settings.s3_root)
             if own.local:
                 store.ensure_bucket(parse_s3_uri(settings.s3_root)[0], settings.region)
+            layout = EfsLayout(settings.efs_mounts, settings.efs_on_demand)
+            check_efs_inputs(list(cwl_args.job_order or []), layout)
+            if isinstance(cwl_args.outdir, str) and is_s3(cwl_args.outdir):
+                check_s3_outdir(store, cwl_args.outdir)
             session = RunSession(settings, store, (backend_factory or _backend)(settings))
             loading = LoadingContext(vars(cwl_args))
             loading.construct_tool_object = make_tool_factory(session)
             runtime = RuntimeContext(vars(cwl_args))
-            runtime.make_fs_access = cast(Any, functools.partial(S3FsAccess, store=store))
-            runtime.path_mapper = S3PathMapper
+            runtime.make_fs_access = cast(
+                Any, functools.partial(S3FsAccess, store=store, efs_paths=layout.mount_paths)
+            )
+            runtime.path_mapper = S3PathMapper.for_layout(layout)
             code: int = cwlmain.main(
                 args=cwl_args,
                 executor=AwsBatchExecutor(session),

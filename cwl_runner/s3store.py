@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from snakemake_executor_awsbatch import dirmarkers
 from snakemake_executor_awsbatch.errors import UserError
 
 _CHUNK = 1024 * 1024
@@ -90,22 +91,26 @@ class S3Store:
 
     def upload_dir_cas(self, path: str) -> str:
         """Upload a local directory tree once, keyed by its listing and content; return the
-        prefix URI (no trailing slash). Empty subdirectories are not represented in S3."""
+        prefix URI (no trailing slash). Empty directories become directory markers."""
         files: list[tuple[str, str]] = []
         for dirpath, _dirnames, filenames in os.walk(path, followlinks=True):
             for name in sorted(filenames):
                 full = os.path.join(dirpath, name)
                 files.append((os.path.relpath(full, path), full))
         files.sort()
+        empty = dirmarkers.empty_dirs(path)
         digest = hashlib.sha256()
         for rel, full in files:
             digest.update(f"{rel}\0{self._digest(full)}\n".encode())
+        for rel in empty:
+            digest.update(f"{rel}/\0dir\n".encode())
         prefix = f"{self.root_uri}/dirs/{digest.hexdigest()}"
         marker = f"{prefix}.complete"
         if not self._present(marker):
             for rel, full in files:
                 bucket, key = parse_s3_uri(f"{prefix}/{rel}")
                 self.client.upload_file(full, bucket, key)
+            dirmarkers.put_markers(self.client, prefix, empty)
             bucket, key = parse_s3_uri(marker)
             self.client.put_object(Bucket=bucket, Key=key, Body=b"")
             self._mark(marker)
@@ -176,6 +181,11 @@ class S3Store:
         data: bytes = body.read()
         return data
 
+    def open_stream(self, uri: str) -> Any:
+        """A readable binary stream of the object at `uri` (read as consumed, not all at once)."""
+        bucket, key = parse_s3_uri(uri)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"]
+
     def list_dir(self, uri: str) -> list[S3Entry]:
         """Direct children of the prefix `uri` (objects and sub-prefixes)."""
         bucket, key = parse_s3_uri(uri)
@@ -214,17 +224,38 @@ class S3Store:
         self.client.download_file(bucket, key, dest)
 
     def download_tree(self, uri: str, dest: str) -> int:
-        """Download every object under the prefix `uri` into `dest`; return the object count."""
+        """Download every object under the prefix `uri` into `dest`, recreating the empty
+        directories its markers name; return the object count."""
         base = uri.rstrip("/") + "/"
+        _bucket, prefix = parse_s3_uri(base)
         count = 0
         os.makedirs(dest, exist_ok=True)
+        markers: list[str] = []
         for entry in self.list_tree(uri):
             rel = entry.uri[len(base) :]
-            if not rel or rel.endswith("/"):
+            if dirmarkers.is_marker(entry.uri):
+                markers.append(parse_s3_uri(entry.uri)[1])
                 continue
             self.download_file(entry.uri, os.path.join(dest, rel))
             count += 1
+        dirmarkers.recreate_dirs(dest, prefix, markers)
         return count
+
+    def put_marker(self, uri: str) -> None:
+        """Write the zero-byte directory marker `uri/` (an empty directory, as the console does)."""
+        dirmarkers.put_markers(self.client, uri, [""])
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy one object server-side (multipart copy above the part size); nothing passes
+        through this machine."""
+        src_bucket, src_key = parse_s3_uri(src)
+        dst_bucket, dst_key = parse_s3_uri(dst)
+        if dirmarkers.is_marker(src_key):
+            self.client.copy_object(
+                Bucket=dst_bucket, Key=dst_key, CopySource={"Bucket": src_bucket, "Key": src_key}
+            )
+            return
+        self.client.copy({"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key)
 
     def ensure_bucket(self, bucket: str, region: str) -> None:
         """Create `bucket` if it is missing (used for the local cloud only)."""

@@ -67,8 +67,12 @@ class RunnerSettings:
     default_image: str = "public.ecr.aws/docker/library/debian:bookworm-slim"
     poll_seconds: float = 1.0
     efs_mounts: tuple[EfsMount, ...] = ()
+    # Mounted only in jobs whose inputs name them (the local cloud's file systems).
+    efs_on_demand: tuple[EfsMount, ...] = ()
     call_cache: bool = True
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    # The local cloud runs jobs on this machine: its disk is what a job can have.
+    host_disk_mib: int | None = None
 
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]")
@@ -93,6 +97,7 @@ class RunSession:
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.jobs_submitted = 0
         self.cache_hits = 0
+        self.disk_warning_given = False
 
     def job_prefix(self, job_name: str) -> str:
         """S3 prefix owned by one job of this run."""

@@ -35,6 +35,7 @@ def local_env(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> LocalCloud:
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_ENDPOINT", cloud.endpoint_url)
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_REGION", cloud.region)
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_QUEUE", cloud.queue_name)
+    monkeypatch.setenv("CWL_AWSBATCH_LOCAL_EFS", cloud.efs_file_system_id)
     return cloud
 
 
