@@ -15,24 +15,42 @@ ALGORITHMS = ("CRC32C", "CRC32", "SHA256")
 _CHUNK = 8 << 20
 
 
-def _crc(update: Callable[[bytes, int], int], path: str) -> str:
-    value = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            value = update(chunk, value)
-    return base64.b64encode(value.to_bytes(4, "big")).decode()
+class Hasher:
+    """A running checksum fed in order, so a download is checked as it streams to disk."""
+
+    def __init__(self, algorithm: str) -> None:
+        if algorithm not in ALGORITHMS:
+            raise UserError(
+                f"checksum algorithm '{algorithm}' is not supported; use one of {ALGORITHMS}."
+            )
+        self.algorithm = algorithm
+        self._crc: Callable[[bytes, int], int] | None = None
+        self._value = 0
+        self._sha = hashlib.sha256() if algorithm == "SHA256" else None
+        if algorithm == "CRC32C":
+            self._crc = crt.crc32c
+        elif algorithm == "CRC32":
+            self._crc = zlib.crc32
+
+    def update(self, data: bytes) -> None:
+        """Feed the next bytes."""
+        if self._sha is not None:
+            self._sha.update(data)
+        else:
+            assert self._crc is not None
+            self._value = self._crc(data, self._value)
+
+    def b64digest(self) -> str:
+        """The checksum so far, base64 of the big-endian digest (S3's encoding)."""
+        if self._sha is not None:
+            return base64.b64encode(self._sha.digest()).decode()
+        return base64.b64encode(self._value.to_bytes(4, "big")).decode()
 
 
 def file_checksum(path: str, algorithm: str) -> str:
     """The base64 checksum of a whole file with CRC32C, CRC32 or SHA256."""
-    if algorithm == "CRC32C":
-        return _crc(crt.crc32c, path)
-    if algorithm == "CRC32":
-        return _crc(zlib.crc32, path)
-    if algorithm == "SHA256":
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        return base64.b64encode(digest.digest()).decode()
-    raise UserError(f"checksum algorithm '{algorithm}' is not supported; use one of {ALGORITHMS}.")
+    hasher = Hasher(algorithm)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.b64digest()

@@ -2,10 +2,11 @@
 parallel multipart parts), checksums set on upload and verified on download.
 
 Every uploaded object carries its whole-file checksum in the metadata key `awsbatch-checksum`
-(`ALGO:base64`), and S3 checks each part in transit (`ChecksumAlgorithm`). A download is checked
-against that metadata, or against S3's own full-object checksum for objects others wrote; an
-object with neither is counted as unverified. Throttling (503 SlowDown) and 5xx are retried by
-botocore's standard retry mode.
+(`ALGO:base64`), and S3 checks each part in transit (`ChecksumAlgorithm`). A download
+(`s3download.ObjectFetcher`: one GetObject per object, no HeadObject) is checked against that
+metadata, or against S3's own full-object checksum for objects others wrote; an object with
+neither is counted as unverified. Throttling (503 SlowDown) and 5xx are retried by botocore's
+standard retry mode, a body that breaks off mid-stream by the fetcher or s3transfer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,24 +22,26 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from s3transfer.manager import TransferConfig, TransferManager
-from s3transfer.subscribers import BaseSubscriber
 
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, file_checksum
 from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.s3download import META_KEY, ObjectFetcher, StagingError
 from snakemake_executor_awsbatch.s3uri import format_s3_uri, join_s3_uri, parse_s3_uri
 from snakemake_executor_awsbatch.taskspec import StagedFile, StagingManifest
 
-__all__ = ["S3Stager", "StagingError", "StagingSettings", "TransferStats", "parse_s3_uri"]
+__all__ = [
+    "META_KEY",
+    "S3Stager",
+    "StagingError",
+    "StagingSettings",
+    "TransferStats",
+    "parse_s3_uri",
+]
 
 log = logging.getLogger(__name__)
-META_KEY = "awsbatch-checksum"
 MIB = 1 << 20
-
-
-class StagingError(Exception):
-    """A transfer failed: a missing input, a missing output, a checksum mismatch or S3 errors."""
 
 
 @dataclass(frozen=True)
@@ -120,24 +122,6 @@ def s3_client(
     )
 
 
-class _KnownSize(BaseSubscriber):
-    """Tells s3transfer the object size we already know, sparing it a HeadObject."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self.size)
-
-
-@dataclass(frozen=True)
-class _Pending:
-    uri: str
-    path: str
-    size: int
-    expected: str | None  # "ALGO:value" or None when unverifiable
-
-
 class S3Stager:
     """Moves files and prefixes between S3 and local paths, many at a time."""
 
@@ -160,7 +144,9 @@ class S3Stager:
         )
         self._tm = TransferManager(client, config)
         self._pool = ThreadPoolExecutor(max(4, self.settings.max_concurrency))
-        self._lock = threading.Lock()
+        self._fetcher = ObjectFetcher(
+            client, self._tm, self.settings.threshold_mib * MIB, self.settings.max_attempts
+        )
 
     def close(self) -> None:
         """Wait for transfers in flight and free the thread pools."""
@@ -221,71 +207,18 @@ class S3Stager:
 
     # -- downloads ----------------------------------------------------------------------------
 
-    def _head(self, uri: str, path: str) -> _Pending:
-        bucket, key = parse_s3_uri(uri)
-        try:
-            head = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        except ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status in (403, 404):
-                raise StagingError(f"input {uri} does not exist or is not readable") from error
-            raise StagingError(f"could not read {uri}: {error}") from error
-        return _Pending(uri, path, int(head["ContentLength"]), _expected_checksum(head))
-
     def download_files(self, pairs: Iterable[tuple[str, str]]) -> TransferStats:
         """Download (s3 uri, local path) pairs in parallel, verifying checksums."""
         start = time.monotonic()
-
-        def submit(pair: tuple[str, str]) -> tuple[_Pending, Any]:
-            # Each HeadObject starts its download at once, so heads and bodies overlap.
-            item = self._head(*pair)
-            bucket, key = parse_s3_uri(item.uri)
-            os.makedirs(os.path.dirname(os.path.abspath(item.path)), exist_ok=True)
-            if item.size <= self.settings.threshold_mib * MIB:
-                # One plain GET streamed to disk: s3transfer's per-chunk IO queue costs more
-                # than the transfer itself for objects that are not split into ranges.
-                return item, self._pool.submit(self._get_whole, item, bucket, key)
-            future = self._tm.download(bucket, key, item.path, subscribers=[_KnownSize(item.size)])
-            return item, future
-
-        submitted = list(self._pool.map(submit, list(pairs)))
-        for item, future in submitted:
-            try:
-                future.result()
-            except (ClientError, BotoCoreError) as error:
-                raise StagingError(f"download of {item.uri} failed: {error}") from error
-        heads = [item for item, _ in submitted]
-        verified = list(self._pool.map(self._verify, heads))
-        total = sum(item.size for item in heads)
+        jobs = list(pairs)
+        futures = [self._pool.submit(self._fetcher.fetch, uri, path) for uri, path in jobs]
+        done = [future.result() for future in futures]
         return TransferStats(
-            len(heads), total, time.monotonic() - start, unverified=verified.count(False)
+            len(done),
+            sum(item.size for item in done),
+            time.monotonic() - start,
+            unverified=sum(not item.verified for item in done),
         )
-
-    def _get_whole(self, item: _Pending, bucket: str, key: str) -> None:
-        partial = f"{item.path}.{threading.get_ident()}.part"
-        try:
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            with open(partial, "wb") as handle:
-                for chunk in body.iter_chunks(MIB):
-                    handle.write(chunk)
-            os.replace(partial, item.path)
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
-
-    def _verify(self, item: _Pending) -> bool:
-        if item.expected is None:
-            return False
-        algo, _, value = item.expected.partition(":")
-        actual = file_checksum(item.path, algo)
-        if actual != value:
-            os.unlink(item.path)
-            raise StagingError(
-                f"{item.uri} arrived corrupted ({algo} {actual} != {value}); the local copy was "
-                "removed, run the job again"
-            )
-        return True
 
     def list_prefix(self, uri: str) -> list[tuple[str, int]]:
         """(key, size) of every object under `uri/`, skipping folder markers."""
@@ -356,17 +289,3 @@ class S3Stager:
                 elif not item.optional:
                     raise StagingError(f"secondary output {path} was not created in {workdir}")
         return stats + self.upload_files(pairs)
-
-
-def _expected_checksum(head: dict[str, Any]) -> str | None:
-    """The whole-object checksum to verify a download against, when one is known."""
-    ours = head.get("Metadata", {}).get(META_KEY)
-    if ours:
-        return str(ours)
-    # S3's own checksum covers the whole object only when it is not a composite of parts.
-    for algo in ALGORITHMS:
-        value = head.get(f"Checksum{algo}")
-        kind = head.get("ChecksumType")
-        if value and kind in (None, "FULL_OBJECT") and "-" not in str(value):
-            return f"{algo}:{value}"
-    return None

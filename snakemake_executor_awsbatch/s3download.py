@@ -1,0 +1,195 @@
+"""Downloads of single objects: one GetObject per object, checked while it streams to disk.
+
+The GetObject response carries everything a HeadObject would (size, ETag, metadata, S3's
+checksum), so no object costs two requests. An object up to the multipart threshold is written
+from that one response and its checksum computed on the way, so the file is read from disk zero
+times. A larger object drops that response after its headers and is fetched as parallel ranged
+GETs by s3transfer, each with `If-Match` on the ETag just seen (an object replaced mid-download
+fails with 412 instead of mixing two versions), and is checked by reading the file once.
+
+The checksum a download is held to is the uploader's whole-file `awsbatch-checksum` metadata, or
+else S3's own checksum when it covers the whole object (`FULL_OBJECT`); a composite checksum of
+multipart parts (`...-N`) cannot be checked against a whole file, so such an object without our
+metadata counts as unverified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError, FlexibleChecksumError
+from s3transfer.exceptions import S3DownloadFailedError
+from s3transfer.manager import TransferManager
+from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
+
+from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher, file_checksum
+from snakemake_executor_awsbatch.s3uri import parse_s3_uri
+
+log = logging.getLogger(__name__)
+META_KEY = "awsbatch-checksum"
+# Large reads keep Python's per-chunk cost small next to the bytes moved.
+_READ_CHUNK = 4 << 20
+_BROKEN_OFF: tuple[type[BaseException], ...] = tuple(S3_RETRYABLE_DOWNLOAD_ERRORS)
+_RANGED_ERRORS: tuple[type[BaseException], ...] = (ClientError, S3DownloadFailedError, *_BROKEN_OFF)
+
+
+class StagingError(Exception):
+    """A transfer failed: a missing input, a missing output, a checksum mismatch or S3 errors."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One object brought to disk."""
+
+    uri: str
+    path: str
+    size: int
+    verified: bool
+
+
+class _KnownObject(BaseSubscriber):
+    """Hands s3transfer the size and ETag already seen, sparing it a HeadObject."""
+
+    def __init__(self, size: int, etag: str) -> None:
+        self.size = size
+        self.etag = etag
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+        future.meta.provide_object_etag(self.etag)
+
+
+def expected_checksum(response: Mapping[str, Any]) -> str | None:
+    """The whole-object checksum (`ALGO:base64`) a Get/HeadObject response promises, if any."""
+    ours = response.get("Metadata", {}).get(META_KEY)
+    if ours:
+        algo, _, value = str(ours).partition(":")
+        return f"{algo}:{value}" if algo in ALGORITHMS and value else None
+    kind = response.get("ChecksumType")
+    for algo in ALGORITHMS:
+        theirs = response.get(f"Checksum{algo}")
+        if theirs and kind in (None, "FULL_OBJECT") and "-" not in str(theirs):
+            return f"{algo}:{theirs}"
+    return None
+
+
+class ObjectFetcher:
+    """Fetches one object to one path; safe to call from many threads at once."""
+
+    def __init__(
+        self, client: Any, manager: TransferManager, threshold: int, max_attempts: int
+    ) -> None:
+        self.client = client
+        self.manager = manager
+        self.threshold = threshold
+        self.max_attempts = max(1, max_attempts)
+
+    def fetch(self, uri: str, path: str) -> Fetched:
+        """Download `uri` to `path` (atomically) and check it; StagingError when it fails."""
+        bucket, key = parse_s3_uri(uri)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        for attempt in range(1, self.max_attempts + 1):
+            response = self._get(uri, bucket, key)
+            size = int(response["ContentLength"])
+            expected = expected_checksum(response)
+            if size > self.threshold:
+                # Dropping the body costs one connection; a HeadObject first would cost a
+                # round trip on every object, small ones included.
+                response["Body"].close()
+                return self._ranged(uri, bucket, key, path, size, str(response["ETag"]), expected)
+            try:
+                actual = self._stream(response["Body"], path, expected)
+            except _BROKEN_OFF as error:
+                if attempt == self.max_attempts:
+                    raise StagingError(f"download of {uri} failed: {error}") from error
+                log.info("download of %s broke off (%s); retrying", uri, error)
+                continue
+            except FlexibleChecksumError as error:
+                raise StagingError(
+                    f"{uri} arrived corrupted ({error}); no local copy was kept, run the job again"
+                ) from error
+            _check(uri, path, expected, actual)
+            return Fetched(uri, path, size, expected is not None)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _get(self, uri: str, bucket: str, key: str) -> Any:
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (403, 404):
+                raise StagingError(f"input {uri} does not exist or is not readable") from error
+            raise StagingError(f"could not read {uri}: {error}") from error
+
+    def _stream(self, body: Any, path: str, expected: str | None) -> str | None:
+        """Write the body to a partial file, hashing as it goes; returns the checksum."""
+        hasher = Hasher(expected.partition(":")[0]) if expected else None
+        partial = f"{path}.{threading.get_ident()}.part"
+        try:
+            with open(partial, "wb") as handle:
+                while chunk := body.read(_READ_CHUNK):
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    handle.write(chunk)
+            os.replace(partial, path)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        finally:
+            body.close()
+        return hasher.b64digest() if hasher is not None else None
+
+    def _ranged(
+        self,
+        uri: str,
+        bucket: str,
+        key: str,
+        path: str,
+        size: int,
+        etag: str,
+        expected: str | None,
+    ) -> Fetched:
+        future = self.manager.download(bucket, key, path, subscribers=[_KnownObject(size, etag)])
+        try:
+            future.result()
+        except _RANGED_ERRORS as error:
+            if _precondition_failed(error):
+                raise StagingError(
+                    f"{uri} was replaced while it was being downloaded; run the job again once "
+                    "it no longer changes"
+                ) from error
+            raise StagingError(f"download of {uri} failed: {error}") from error
+        # Parts land out of order, so the whole-file checksum needs one read of the file.
+        actual = file_checksum(path, expected.partition(":")[0]) if expected else None
+        _check(uri, path, expected, actual)
+        return Fetched(uri, path, size, expected is not None)
+
+
+def _precondition_failed(error: BaseException) -> bool:
+    """Whether a ranged GET failed its If-Match (s3transfer wraps that ClientError)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ClientError):
+            return seen.response.get("Error", {}).get("Code") == "PreconditionFailed"
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _check(uri: str, path: str, expected: str | None, actual: str | None) -> None:
+    """Remove the file and raise when its checksum is not the one promised."""
+    if expected is None:
+        return
+    algo, _, value = expected.partition(":")
+    if actual != value:
+        os.unlink(path)
+        raise StagingError(
+            f"{uri} arrived corrupted ({algo} {actual} != {value}); the local copy was removed, "
+            "run the job again"
+        )
