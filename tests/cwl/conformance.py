@@ -101,21 +101,21 @@ class SuiteResult:
 
 def _parse_junit(path: Path, expected: list[str]) -> SuiteResult:
     result = SuiteResult()
-    if path.is_file():
-        for case in ET.parse(path).getroot().iter("testcase"):
-            # cwltest names a case by its doc string and puts the test id in `file`.
-            name = str(case.get("file") or case.get("name") or "")
-            failure = case.find("failure")
-            if failure is not None or case.find("error") is not None:
-                result.failed.append(name)
-                if failure is not None and TIMEOUT_MESSAGE in (failure.get("message") or ""):
-                    result.timed_out.append(name)
-            elif case.find("skipped") is not None:
-                result.unsupported.append(name)
-            else:
-                result.passed.append(name)
-    reported = set(result.passed) | set(result.failed) | set(result.unsupported)
-    result.not_run = [name for name in expected if name not in reported]
+    cases = list(ET.parse(path).getroot().iter("testcase")) if path.is_file() else []
+    # cwltest writes results in the order it was asked to run them (`expected`), but names the
+    # i-th result after the suite's i-th test, which is wrong under -n: so name them by position.
+    for name, case in zip(expected, cases, strict=False):
+        failure = case.find("failure")
+        if failure is not None or case.find("error") is not None:
+            result.failed.append(name)
+            said = "" if failure is None else f"{failure.get('message')} {failure.text}"
+            if TIMEOUT_MESSAGE in said:
+                result.timed_out.append(name)
+        elif case.find("skipped") is not None:
+            result.unsupported.append(name)
+        else:
+            result.passed.append(name)
+    result.not_run = expected[len(cases) :]
     result.failed.extend(result.not_run)
     return result
 
