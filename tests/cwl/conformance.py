@@ -17,6 +17,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +56,28 @@ def _expand_numbers(numbers: str) -> list[int]:
     return picked
 
 
-def selected_tests(tags: str | None = None, numbers: str | None = None) -> list[str]:
-    """The ids of the tests cwltest will run for `tags` and `numbers`, in suite order."""
+@cache
+def _suite_tests() -> list[tuple[str, frozenset[str]]]:
+    # Loading validates the whole suite against cwltest's schema: slow, so once per process.
     cwd = os.getcwd()
     os.chdir(suite_dir())  # the suite's $import paths are relative to it
     try:
         tests: list[dict[str, Any]] = load_and_validate_tests("conformance_tests.yaml")[0]
     finally:
         os.chdir(cwd)
+    return [
+        (shortname(str(t.get("id", t.get("label", "")))), frozenset(t.get("tags", [])))
+        for t in tests
+    ]
+
+
+def selected_tests(tags: str | None = None, numbers: str | None = None) -> list[str]:
+    """The ids of the tests cwltest will run for `tags` and `numbers`, in suite order."""
+    tests = _suite_tests()
     if tags:
         wanted = set(tags.split(","))
-        tests = [t for t in tests if wanted.intersection(t.get("tags", []))]
-    ids = [shortname(str(t.get("id", t.get("label", "")))) for t in tests]
+        tests = [t for t in tests if wanted.intersection(t[1])]
+    ids = [name for name, _ in tests]
     if numbers:
         ids = [ids[n - 1] for n in _expand_numbers(numbers) if 0 < n <= len(ids)]
     return ids
