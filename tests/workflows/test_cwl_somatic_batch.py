@@ -96,8 +96,9 @@ def _reads_job(sim_dir: Path) -> dict[str, object]:
     return job
 
 
-def _run_batch(job: dict[str, object], outdir: Path) -> BatchRun:
-    """`cwl-awsbatch --local` in this process (so its submissions can be observed)."""
+def _invoke(job: dict[str, object], outdir: Path) -> tuple[int, str, str, list[TaskSpec]]:
+    """`cwl-awsbatch --local` in this process (so its submissions can be observed): exit code,
+    stdout, stderr and the tasks submitted."""
     outdir.mkdir(parents=True)
     job_path = outdir.with_suffix(".job.json")
     job_path.write_text(json.dumps(job))
@@ -108,13 +109,19 @@ def _run_batch(job: dict[str, object], outdir: Path) -> BatchRun:
         return holder[0]
 
     out, err = io.StringIO(), io.StringIO()
-    # No call cache: both runs here share one cloud, and each must submit all its jobs.
+    # No call cache: the runs here share one cloud, and each must submit all its jobs.
     argv = ["--local", "--awsbatch-no-call-cache", "--outdir", str(outdir)]
     code = run(
         [*argv, str(WORKFLOW), str(job_path)], stdout=out, stderr=err, backend_factory=factory
     )
-    assert code == 0, err.getvalue()[-4000:]
-    return BatchRun(outdir, json.loads(out.getvalue()), holder[0].submitted)
+    return code, out.getvalue(), err.getvalue(), holder[0].submitted if holder else []
+
+
+def _run_batch(job: dict[str, object], outdir: Path) -> BatchRun:
+    """A run that must succeed."""
+    code, out, err, submitted = _invoke(job, outdir)
+    assert code == 0, err[-4000:]
+    return BatchRun(outdir, json.loads(out), submitted)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +207,16 @@ def test_reference_on_efs_is_mounted_not_built_or_staged(
     # bwa mem x2, split regions, candidates per chunk, gather, classify read the reference.
     assert len(mounted) == 2 + 1 + SCATTER + 1 + 1
     assert records(efs_run.somatic_vcf) == records(built_index_run.somatic_vcf)
+
+
+def test_no_reference_fails_naming_both_ways_to_give_one(
+    cloud: LocalCloud, sim_dir: Path, tmp_path: Path
+) -> None:
+    code, _, err, submitted = _invoke(_reads_job(sim_dir), tmp_path / "o")
+    assert code == 1
+    assert (
+        "no reference genome is given; set the input reference (a FASTA) or indexed_reference"
+        in err
+    )
+    # The index step is never submitted (fastp, which needs no reference, may have started).
+    assert all("index" not in spec.name for spec in submitted)

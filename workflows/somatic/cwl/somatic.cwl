@@ -61,7 +61,15 @@ outputs:
 steps:
   index:
     run: ../../germline/cwl/bwa_index.cwl
-    when: $(inputs.indexed_reference === null)
+    # A run given neither reference fails here, naming both ways to give one (cwltool alone
+    # would only say that bwa_index lacks `reference`).
+    when: |-
+      ${
+        if (inputs.reference === null && inputs.indexed_reference === null) {
+          throw "no reference genome is given; set the input reference (a FASTA) or indexed_reference (a FASTA with its .fai and bwa indexes next to it).";
+        }
+        return inputs.indexed_reference === null;
+      }
     in:
       reference: reference
       indexed_reference: indexed_reference
