@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from snakemake_executor_awsbatch.errors import UserError
@@ -97,6 +99,11 @@ def test_snakemake_cli_fills_the_settings() -> None:
     assert settings.queue == "q" and settings.spot_retries == 3
     assert settings.efs == [f"{FS}:/ref", f"{FS}:/x:/y:rw"]
     assert settings.tags == ["a=b"] and settings.local is False
+    assert resolve(replace(settings, image="i")).direct_shell is True  # default: run directly
+    off = _cli_settings(
+        ["--awsbatch-queue", "q", "--awsbatch-image", "i", "--awsbatch-no-direct-shell"]
+    )
+    assert off.no_direct_shell is True and resolve(off).direct_shell is False
 
 
 def test_environment_variables_fill_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
