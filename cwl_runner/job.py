@@ -26,6 +26,7 @@ from cwltool.job import CommandLineJob
 from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.utils import bytes2str_in_dicts
 
+from snakemake_executor_awsbatch import dirmarkers
 from snakemake_executor_awsbatch.taskspec import (
     EfsMount,
     LaunchSpec,
@@ -39,6 +40,7 @@ from .disk import DiskRequest, check_disk, unknown_disk_warning
 from .efs import EfsLayout
 from .fsaccess import is_efs, is_s3, s3_location
 from .outputs import MANIFEST_FILE, complete_files, finalise_outdir, manifest_script
+from .s3store import parse_s3_uri
 from .session import RunSession, batch_job_name
 
 _logger = logging.getLogger("cwltool")
@@ -259,6 +261,14 @@ class AwsBatchJob(CommandLineJob):
                         empty_dirs.append(ent.target)
                 else:
                     staged.extend(self._stage_one(ent))
+        for item in staged:
+            if item.is_directory:
+                # The launcher's directory download may skip markers; mkdir in the script
+                # recreates the empty directories either way.
+                keys = dirmarkers.list_marker_keys(store.client, item.s3_uri)
+                prefix = parse_s3_uri(item.s3_uri)[1]
+                rels = dirmarkers.marker_dirs(prefix, keys)
+                empty_dirs.extend(os.path.join(item.path, rel) for rel in rels if rel)
         return staged, empty_dirs
 
     def _stage_one(self, ent: MapperEnt) -> list[StagedFile]:
