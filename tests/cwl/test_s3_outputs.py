@@ -92,7 +92,7 @@ class Recorder:
 def s3_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Every S3 call this process makes: (operation, parameters)."""
     calls: list[tuple[str, dict[str, Any]]] = []
-    real = botocore.client.BaseClient._make_api_call
+    real = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def spy(self: Any, operation: str, params: dict[str, Any]) -> Any:
         if self.meta.service_model.service_name == "s3":
