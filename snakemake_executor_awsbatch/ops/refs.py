@@ -212,6 +212,16 @@ class PublishRequest:
     timeout_seconds: float = 3600.0
 
 
+def _no_bucket(exc: ClientError, bucket: str) -> UserError | None:
+    """A UserError naming the fix when `exc` says the staging bucket does not exist."""
+    if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+        return None
+    return UserError(
+        f"S3 bucket {bucket} (from --staging) does not exist: create it "
+        f"(aws s3 mb s3://{bucket}) or pass an existing bucket's prefix as --staging."
+    )
+
+
 def _get_record(s3: Any, uri: str) -> dict[str, Any] | None:
     bucket, key = parse_s3_uri(uri)
     try:
@@ -219,6 +229,9 @@ def _get_record(s3: Any, uri: str) -> dict[str, Any] | None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
+        missing = _no_bucket(exc, bucket)
+        if missing:
+            raise missing from None
         raise
     loaded = json.loads(body)
     return loaded if isinstance(loaded, dict) else None
@@ -343,12 +356,19 @@ def list_published(
     base = join_s3_uri(staging, "refs", "published", file_system_id or "")
     bucket, prefix = parse_s3_uri(base.rstrip("/") + "/")
     records = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".json"):
-                record = _get_record(s3, f"s3://{bucket}/{obj['Key']}")
-                if record:
-                    records.append(record)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    try:
+        keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    except ClientError as exc:
+        missing = _no_bucket(exc, bucket)
+        if missing:
+            raise missing from None
+        raise
+    for key in keys:
+        if key.endswith(".json"):
+            record = _get_record(s3, f"s3://{bucket}/{key}")
+            if record:
+                records.append(record)
     return sorted(records, key=lambda r: (r.get("file_system_id", ""), r.get("path", "")))
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.ops.refs import (
     Bundle,
     EfsTarget,
+    PublishRequest,
     build_indexes,
     copy_script,
     fasta_stem,
+    list_published,
     missing_indexes,
+    publish,
     reference_files,
 )
 
@@ -68,3 +73,34 @@ def test_missing_or_unknown_source_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(UserError, match="FASTA"):
         reference_files(tmp_path / "notes.txt")
+
+
+class _NoSubmit:
+    """A submitter that fails the test if publishing gets as far as a job."""
+
+    def preflight(self, specs: object) -> None:
+        raise AssertionError("preflight reached with a missing staging bucket")
+
+    def submit(self, spec: object) -> str:
+        raise AssertionError("a job was submitted with a missing staging bucket")
+
+
+def test_missing_staging_bucket_is_a_user_error_before_any_job(tmp_path: Path) -> None:
+    (tmp_path / "ref.fa").write_text(FASTA)
+    request = PublishRequest(
+        source=tmp_path / "ref.fa",
+        target=EfsTarget.parse("fs-0123abcd:/refs/x"),
+        staging="s3://no-such-bucket/staging",
+        queue="q",
+        image="img",
+    )
+    with mock_aws():
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        s3.create_bucket(Bucket="other-bucket")
+        with pytest.raises(UserError, match=r"no-such-bucket .*does not exist: create it"):
+            publish(request, s3, _NoSubmit(), say=lambda _: None)
+        with pytest.raises(UserError, match=r"no-such-bucket .*does not exist"):
+            list_published(s3, "s3://no-such-bucket/staging")
+        assert list_published(s3, "s3://other-bucket/staging") == []
