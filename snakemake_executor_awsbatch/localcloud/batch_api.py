@@ -18,7 +18,7 @@ from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import ClientException
 from snakemake_executor_awsbatch.localcloud.engine import Engine, now_ms
 from snakemake_executor_awsbatch.localcloud.jobdefs import JobDefinitions
-from snakemake_executor_awsbatch.localcloud.model import STATUSES, Job
+from snakemake_executor_awsbatch.localcloud.model import STATUSES, Job, QueueBinding
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_DEPENDENCIES = 20
@@ -30,12 +30,19 @@ MAX_JOBDEF_BYTES = 24 * 1024
 
 @dataclass(frozen=True)
 class Environment:
-    """Names and sizes of the local cloud's one compute environment, queue and account."""
+    """Names and sizes of the local cloud's queues, compute environments and account.
+
+    Two queues, each bound to one compute environment: `queue_name` to a SPOT environment
+    (`ce_name`, whose hosts chaos may reclaim) and `ondemand_queue_name` to an EC2 (on-demand) one
+    (`ondemand_ce_name`). Both environments are the same host, so they share its capacity.
+    """
 
     account_id: str
     region: str
     queue_name: str
     ce_name: str
+    ondemand_queue_name: str
+    ondemand_ce_name: str
     vcpus: float
     memory_mib: int
     min_timeout_seconds: int
@@ -43,6 +50,23 @@ class Environment:
     def arn(self, kind: str, name: str) -> str:
         """A Batch ARN of this account and region."""
         return f"arn:aws:batch:{self.region}:{self.account_id}:{kind}/{name}"
+
+    def binding(self, queue_name: str, ce_name: str, spot: bool) -> QueueBinding:
+        """A queue of this account bound to one of its compute environments."""
+        return QueueBinding(
+            queue_name=queue_name,
+            queue_arn=self.arn("job-queue", queue_name),
+            ce_name=ce_name,
+            ce_arn=self.arn("compute-environment", ce_name),
+            spot=spot,
+        )
+
+    def queues(self) -> tuple[QueueBinding, ...]:
+        """Every queue, the spot one (the default) first."""
+        return (
+            self.binding(self.queue_name, self.ce_name, spot=True),
+            self.binding(self.ondemand_queue_name, self.ondemand_ce_name, spot=False),
+        )
 
 
 class BatchApi:
@@ -52,8 +76,7 @@ class BatchApi:
         self.env = env
         self.engine = engine
         self.jobdefs = jobdefs
-        self.queue_arn = env.arn("job-queue", env.queue_name)
-        self.ce_arn = env.arn("compute-environment", env.ce_name)
+        self.queues = env.queues()
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "SubmitJob": self.submit_job,
             "DescribeJobs": self.describe_jobs,
@@ -81,58 +104,70 @@ class BatchApi:
     # ----- environment ----------------------------------------------------------------------
 
     def describe_compute_environments(self, body: dict[str, Any]) -> dict[str, Any]:
-        """DescribeComputeEnvironments: the one local environment, with its capacity."""
-        wanted = body.get("computeEnvironments") or []
-        if wanted and not ({self.env.ce_name, self.ce_arn} & set(wanted)):
-            return {"computeEnvironments": []}
-        ce = {
-            "computeEnvironmentName": self.env.ce_name,
-            "computeEnvironmentArn": self.ce_arn,
+        """DescribeComputeEnvironments: the local environments asked for (all when none are)."""
+        wanted = set(body.get("computeEnvironments") or [])
+        found = [
+            self._compute_environment(q)
+            for q in self.queues
+            if not wanted or {q.ce_name, q.ce_arn} & wanted
+        ]
+        return {"computeEnvironments": found}
+
+    def _compute_environment(self, queue: QueueBinding) -> dict[str, Any]:
+        # Both environments describe the whole host, whose vCPUs and memory they share.
+        host_tags = {
+            LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
+            LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
+        }
+        resources: dict[str, Any] = {
+            "type": "SPOT" if queue.spot else "EC2",
+            "allocationStrategy": (
+                "SPOT_CAPACITY_OPTIMIZED" if queue.spot else "BEST_FIT_PROGRESSIVE"
+            ),
+            "minvCpus": 0,
+            "maxvCpus": int(self.env.vcpus),
+            "desiredvCpus": int(self.env.vcpus),
+            "instanceTypes": ["local"],
+            "subnets": [],
+            "securityGroupIds": [],
+            "tags": dict(host_tags),
+        }
+        if queue.spot:
+            resources["bidPercentage"] = 100
+        return {
+            "computeEnvironmentName": queue.ce_name,
+            "computeEnvironmentArn": queue.ce_arn,
             "ecsClusterArn": (
-                f"arn:aws:ecs:{self.env.region}:{self.env.account_id}:cluster/{self.env.ce_name}"
+                f"arn:aws:ecs:{self.env.region}:{self.env.account_id}:cluster/{queue.ce_name}"
             ),
             "type": "MANAGED",
             "state": "ENABLED",
             "status": "VALID",
             "statusReason": "ComputeEnvironment Healthy",
-            "computeResources": {
-                "type": "EC2",
-                "minvCpus": 0,
-                "maxvCpus": int(self.env.vcpus),
-                "desiredvCpus": int(self.env.vcpus),
-                "instanceTypes": ["local"],
-                "subnets": [],
-                "securityGroupIds": [],
-                "tags": {
-                    LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
-                    LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
-                },
-            },
-            "tags": {
-                LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
-                LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
-            },
+            "computeResources": resources,
+            "tags": dict(host_tags),
             "containerOrchestrationType": "ECS",
         }
-        return {"computeEnvironments": [ce]}
 
     def describe_job_queues(self, body: dict[str, Any]) -> dict[str, Any]:
-        """DescribeJobQueues: the one local queue."""
-        wanted = body.get("jobQueues") or []
-        if wanted and not ({self.env.queue_name, self.queue_arn} & set(wanted)):
-            return {"jobQueues": []}
-        queue = {
-            "jobQueueName": self.env.queue_name,
-            "jobQueueArn": self.queue_arn,
-            "state": "ENABLED",
-            "status": "VALID",
-            "statusReason": "JobQueue Healthy",
-            "priority": 1,
-            "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": self.ce_arn}],
-            "jobQueueType": "ECS_EC2",
-            "tags": {},
-        }
-        return {"jobQueues": [queue]}
+        """DescribeJobQueues: the local queues asked for (all when none are)."""
+        wanted = set(body.get("jobQueues") or [])
+        found = [
+            {
+                "jobQueueName": q.queue_name,
+                "jobQueueArn": q.queue_arn,
+                "state": "ENABLED",
+                "status": "VALID",
+                "statusReason": "JobQueue Healthy",
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": q.ce_arn}],
+                "jobQueueType": "ECS_EC2",
+                "tags": {},
+            }
+            for q in self.queues
+            if not wanted or set(q.names()) & wanted
+        ]
+        return {"jobQueues": found}
 
     # ----- job definitions ------------------------------------------------------------------
 
@@ -172,7 +207,7 @@ class BatchApi:
                 "Error executing request, Exception : Job name should match valid pattern: up to "
                 "128 letters, numbers, hyphens and underscores, starting with a letter or number."
             )
-        self._check_queue(str(body.get("jobQueue", "")))
+        queue = self._queue(str(body.get("jobQueue", "")))
         jobdef = self.jobdefs.resolve(str(body.get("jobDefinition", "")))
         overrides = body.get("containerOverrides")
         if overrides is not None and len(json.dumps(overrides)) > MAX_OVERRIDES_CHARS:
@@ -226,7 +261,7 @@ class BatchApi:
                 job_id=jid,
                 name=name,
                 arn=self.env.arn("job", jid),
-                queue_arn=self.queue_arn,
+                queue=queue,
                 jobdef=jobdef,
                 created_at=created,
                 vcpus=resources.vcpus,
@@ -263,9 +298,12 @@ class BatchApi:
         self.engine.submit(jobs)
         return {"jobArn": parent.arn, "jobName": name, "jobId": job_id}
 
-    def _check_queue(self, queue: str) -> None:
-        if queue not in (self.env.queue_name, self.queue_arn):
-            raise ClientException(f"JobQueue {queue} not found.")
+    def _queue(self, name: str) -> QueueBinding:
+        """The queue a request names by name or ARN."""
+        for queue in self.queues:
+            if name in queue.names():
+                return queue
+        raise ClientException(f"JobQueue {name} not found.")
 
     def _check_dependencies(self, depends_on: list[dict[str, Any]], size: int | None) -> None:
         if len(depends_on) > MAX_DEPENDENCIES:
@@ -317,9 +355,11 @@ class BatchApi:
             wanted = set(self.engine.children_of(str(array_id)))
             summaries = [s for s in self.engine.summaries() if s["jobId"] in wanted]
         else:
-            self._check_queue(str(body.get("jobQueue", "")))
+            queue = self._queue(str(body.get("jobQueue", "")))
             summaries = [
-                s for s in self.engine.summaries() if "index" not in s.get("arrayProperties", {})
+                s
+                for s in self.engine.summaries(queue.queue_arn)
+                if "index" not in s.get("arrayProperties", {})
             ]
         if filters:
             summaries = [s for s in summaries if _passes(s, filters)]

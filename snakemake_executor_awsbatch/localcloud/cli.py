@@ -29,9 +29,11 @@ def add_parser(subparsers: Any) -> None:
         default=Path(".awsbatch-local"),
         help="where S3 objects, job definitions, job records and EFS live (default: %(default)s)",
     )
-    parser.add_argument("--vcpus", type=int, default=None, help="vCPUs of the compute environment")
     parser.add_argument(
-        "--memory", type=int, default=None, help="memory of the compute environment in MiB"
+        "--vcpus", type=int, default=None, help="vCPUs of the host (shared by both queues)"
+    )
+    parser.add_argument(
+        "--memory", type=int, default=None, help="memory of the host in MiB (shared by both queues)"
     )
     parser.add_argument(
         "--chaos",
@@ -73,11 +75,14 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"Local cloud listening on {cloud.endpoint_url}")
-        print(f"  job queue:           {cloud.queue_name}")
         print(
-            f"  compute environment: {cloud.compute_environment_name} "
-            f"({cloud.vcpus:g} vCPUs, {cloud.memory_mib} MiB)"
+            f"  job queue:           {cloud.queue_name} -> {cloud.compute_environment_name} (SPOT)"
         )
+        print(
+            f"  on-demand queue:     {cloud.ondemand_queue_name} -> "
+            f"{cloud.ondemand_compute_environment_name} (EC2)"
+        )
+        print(f"  host capacity:       {cloud.vcpus:g} vCPUs, {cloud.memory_mib} MiB (shared)")
         print(
             f"  EFS file system:     {cloud.efs_file_system_id} -> "
             f"{cloud.efs_root(cloud.efs_file_system_id)}"

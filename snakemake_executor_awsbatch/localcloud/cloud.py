@@ -33,6 +33,9 @@ from snakemake_executor_awsbatch.localcloud.store import Store
 REGION = "us-east-1"
 QUEUE_NAME = "local-queue"
 CE_NAME = "local-ce"
+# The on-demand pair: a fallback for jobs whose spot attempts were all reclaimed.
+ONDEMAND_QUEUE_NAME = "local-queue-ondemand"
+ONDEMAND_CE_NAME = "local-ce-ondemand"
 ACCESS_KEY = "localcloud"
 SECRET_KEY = "localcloud"
 
@@ -63,8 +66,11 @@ class LocalCloud:
         self._chaos_spec = ChaosSpec.parse(chaos)
         self._min_timeout = min_timeout_seconds
         self.region = REGION
+        # The spot queue is the default; only its environment's hosts are reclaimed by chaos.
         self.queue_name = QUEUE_NAME
         self.compute_environment_name = CE_NAME
+        self.ondemand_queue_name = ONDEMAND_QUEUE_NAME
+        self.ondemand_compute_environment_name = ONDEMAND_CE_NAME
         self._temp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -104,12 +110,12 @@ class LocalCloud:
 
     @property
     def vcpus(self) -> float:
-        """The compute environment's vCPUs."""
+        """The host's vCPUs, shared by both compute environments."""
         return self._vcpus
 
     @property
     def memory_mib(self) -> int:
-        """The compute environment's memory in MiB."""
+        """The host's memory in MiB, shared by both compute environments."""
         return self._memory_mib
 
     def efs_root(self, fs_id: str) -> Path:
@@ -189,6 +195,8 @@ class LocalCloud:
             region=self.region,
             queue_name=self.queue_name,
             ce_name=self.compute_environment_name,
+            ondemand_queue_name=self.ondemand_queue_name,
+            ondemand_ce_name=self.ondemand_compute_environment_name,
             vcpus=self._vcpus,
             memory_mib=self._memory_mib,
             min_timeout_seconds=self._min_timeout,
@@ -212,8 +220,6 @@ class LocalCloud:
             efs_root=self._known_efs_root,
             access_point=self._access_point,
             base_env=self._job_base_env(),
-            queue_name=self.queue_name,
-            ce_name=self.compute_environment_name,
         )
         self._engine = Engine(
             capacity=Capacity(self._vcpus, self._memory_mib),

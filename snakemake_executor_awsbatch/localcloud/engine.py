@@ -50,7 +50,7 @@ REASON_START_FAILED = "Task failed to start"
 
 @dataclass(frozen=True)
 class Capacity:
-    """The compute environment's size."""
+    """The host's size, shared by the local compute environments."""
 
     vcpus: float
     memory_mib: int
@@ -62,7 +62,7 @@ def now_ms() -> int:
 
 
 class Engine:
-    """Runs submitted jobs on this host within one compute environment's capacity."""
+    """Runs submitted jobs on this host within its capacity, which every queue shares."""
 
     def __init__(
         self,
@@ -126,13 +126,17 @@ class Engine:
                     out.append(self._archive[job_id])
         return out
 
-    def summaries(self) -> list[dict[str, Any]]:
-        """JobSummary records of every job ever submitted, oldest first."""
+    def summaries(self, queue_arn: str | None = None) -> list[dict[str, Any]]:
+        """JobSummary records of every job ever submitted (to one queue if given), oldest first."""
         with self._lock:
             stored = [
-                summary_from_detail(d) for k, d in self._archive.items() if k not in self._jobs
+                summary_from_detail(d)
+                for k, d in self._archive.items()
+                if k not in self._jobs and queue_arn in (None, d.get("jobQueue"))
             ]
-            live = [j.summary() for j in self._jobs.values()]
+            live = [
+                j.summary() for j in self._jobs.values() if queue_arn in (None, j.queue.queue_arn)
+            ]
         return stored + live
 
     def children_of(self, parent_id: str) -> list[str]:
@@ -370,7 +374,8 @@ class Engine:
             timers.append(
                 threading.Timer(job.timeout_seconds, runner.stop, ("timeout", REASON_TIMEOUT))
             )
-        delay = self._chaos.spot_reclaim_delay()
+        # Only spot hosts are reclaimed; on-demand hosts run to the end, as on AWS.
+        delay = self._chaos.spot_reclaim_delay() if job.queue.spot else None
         if delay is not None:
             instance = "i-" + jobspec.new_uuid().hex[:17]
             reason = f"Host EC2 (instance {instance}) terminated."

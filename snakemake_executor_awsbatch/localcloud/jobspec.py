@@ -178,15 +178,13 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class HostContext:
-    """What plans need from the local cloud: EFS roots, base environment, names."""
+    """What plans need from the local cloud: EFS roots and the base environment."""
 
     # The host directory of an EFS file system known to the cloud (created on first use), or None.
     efs_root: Callable[[str], Path | None]
     # (file system id, root directory path) of an EFS access point, or None if it is unknown.
     access_point: Callable[[str], tuple[str, str] | None]
     base_env: Mapping[str, str]
-    queue_name: str
-    ce_name: str
 
 
 class PlanError(Exception):
@@ -255,8 +253,8 @@ def build_plans(job: Job, attempt_no: int, task_id: str, host: HostContext) -> l
     env.update(
         AWS_BATCH_JOB_ID=job.job_id,
         AWS_BATCH_JOB_ATTEMPT=str(attempt_no),
-        AWS_BATCH_JQ_NAME=host.queue_name,
-        AWS_BATCH_CE_NAME=host.ce_name,
+        AWS_BATCH_JQ_NAME=job.queue.queue_name,
+        AWS_BATCH_CE_NAME=job.queue.ce_name,
     )
     if job.array_index is not None:
         env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)

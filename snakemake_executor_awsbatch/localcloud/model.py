@@ -121,6 +121,22 @@ def _container_result(result: ContainerResult, named: bool) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class QueueBinding:
+    """A job queue and the one compute environment it places jobs on."""
+
+    queue_name: str
+    queue_arn: str
+    ce_name: str
+    ce_arn: str
+    # Whether the compute environment is of type SPOT: only its hosts can be reclaimed.
+    spot: bool
+
+    def names(self) -> tuple[str, str]:
+        """The two ways a request may name the queue: its name and its ARN."""
+        return self.queue_name, self.queue_arn
+
+
 @dataclass
 class Job:
     """A submitted job (or array child) and everything the engine knows about it."""
@@ -128,7 +144,7 @@ class Job:
     job_id: str
     name: str
     arn: str
-    queue_arn: str
+    queue: QueueBinding
     jobdef: dict[str, Any]
     created_at: int
     vcpus: float
@@ -210,7 +226,7 @@ class Job:
             "jobArn": self.arn,
             "jobName": self.name,
             "jobId": self.job_id,
-            "jobQueue": self.queue_arn,
+            "jobQueue": self.queue.queue_arn,
             "status": self.status,
             "attempts": [a.to_detail(self.ecs is not None) for a in self.attempts],
             "createdAt": self.created_at,

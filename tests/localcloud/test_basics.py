@@ -20,7 +20,10 @@ def batch(local_cloud: LocalCloud) -> Any:
 
 def test_environment_is_described(local_cloud: LocalCloud, batch: Any) -> None:
     ces = batch.describe_compute_environments()["computeEnvironments"]
-    assert [ce["computeEnvironmentName"] for ce in ces] == [local_cloud.compute_environment_name]
+    assert [ce["computeEnvironmentName"] for ce in ces] == [
+        local_cloud.compute_environment_name,
+        local_cloud.ondemand_compute_environment_name,
+    ]
     assert ces[0]["computeResources"]["maxvCpus"] == 16
     assert ces[0]["tags"]["localcloud:memoryMiB"] == "32768"
     queues = batch.describe_job_queues(jobQueues=[local_cloud.queue_name])["jobQueues"]

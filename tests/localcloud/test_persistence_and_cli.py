@@ -120,6 +120,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         endpoint = re.search(r"export AWS_ENDPOINT_URL=(\S+)", text)
         assert endpoint, text
         assert "local-queue" in text and "fs-" in text and "local-ce" in text
+        assert "local-queue-ondemand -> local-ce-ondemand (EC2)" in text
         batch = boto3.client(
             "batch",
             endpoint_url=endpoint.group(1),
