@@ -23,6 +23,7 @@ from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import BatchApiError, TooManyRequests
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+from snakemake_executor_awsbatch.localcloud.s3serve import stream_get_object
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -187,6 +188,13 @@ class CloudApp:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
         if service == "elasticfilesystem":
             self._on_efs()
+        if service == "s3" and name == "GetObject":
+            streamed = stream_get_object(environ, self._account_id)
+            if streamed is not None:
+                headers = [*streamed.headers, *_moto_extra_headers()]
+                start_response(streamed.status, headers)
+                self._calls.record(service, name, int(streamed.status.split()[0]))
+                return streamed.body
         seen: list[int] = []
 
         def recording_start(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -296,6 +304,11 @@ def _drain(environ: dict[str, Any]) -> bytes:
         rest: bytes = stream.read()
         return rest
     return b""
+
+
+def _moto_extra_headers() -> list[tuple[str, str]]:
+    """Headers moto's server adds to every S3 answer, for a streamed one to match."""
+    return [("x-amzn-requestid", _request_id()), ("access-control-allow-origin", "*")]
 
 
 def _request_id() -> str:
