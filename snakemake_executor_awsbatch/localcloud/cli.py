@@ -29,11 +29,9 @@ def add_parser(subparsers: Any) -> None:
         default=Path(".awsbatch-local"),
         help="where S3 objects, job definitions, job records and EFS live (default: %(default)s)",
     )
+    parser.add_argument("--vcpus", type=int, default=None, help="vCPUs of the compute environment")
     parser.add_argument(
-        "--vcpus", type=int, default=None, help="vCPUs of the host (shared by both queues)"
-    )
-    parser.add_argument(
-        "--memory", type=int, default=None, help="memory of the host in MiB (shared by both queues)"
+        "--memory", type=int, default=None, help="memory of the compute environment in MiB"
     )
     parser.add_argument(
         "--chaos",
