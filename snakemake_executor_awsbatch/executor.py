@@ -93,6 +93,8 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         except UserError as err:
             raise _user_error(err) from None
         self.logger.info(f"Job {job.jobid} submitted to AWS Batch as {job_id} ({spec.name}).")
+        # A fresh job may be short: return to the base pace instead of an idle back-off.
+        self._adapt_interval(progressed=True)
         self.report_job_submission(
             SubmittedJobInfo(job=job, external_jobid=job_id, aux={"spec": spec})
         )

@@ -148,6 +148,9 @@ def test_idle_polls_back_off_up_to_three_times_the_interval() -> None:
         _check(ex, [info])
         pauses.append(ex.next_seconds_between_status_checks)
     assert pauses == [15.0, 22.5, 30.0, 30.0, 30.0]
+    ex.report_job_submission = lambda info: None  # type: ignore[method-assign]
+    ex._submit(FakeJob(), _spec())  # type: ignore[arg-type]
+    assert ex.next_seconds_between_status_checks == 10  # a new job: back to the base pace
 
 
 def test_spot_exhausted_job_moves_to_the_fallback_queue() -> None:
