@@ -143,3 +143,23 @@ def test_germline_reads_the_reference_from_efs_and_stages_none_of_it(
     assert isinstance(snv, dict) and isinstance(indel, dict)
     assert snv["tp"] >= 20 and snv["recall"] >= 0.95 and snv["precision"] >= 0.95
     assert indel["recall"] >= 0.75 and indel["precision"] >= 0.75
+
+
+def test_an_object_uri_cannot_be_a_mounted_reference(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        json.dumps(
+            {
+                "reference": "s3://bucket/ce.fa",
+                "reference_indexed": True,
+                "samples": {"s1": {"fq1": "s3://bucket/r1.fq.gz", "fq2": "s3://bucket/r2.fq.gz"}},
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "snakemake", "-n", "-s"]
+    argv += [str(REPO / "workflows" / "germline" / "Snakefile"), "-d", str(tmp_path)]
+    argv += ["--configfile", str(tmp_path / "config.yaml")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=snakemake_env())
+    assert done.returncode != 0
+    assert "reference_indexed is true, which needs a path every job can read" in (
+        done.stdout + done.stderr
+    )

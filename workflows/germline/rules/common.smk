@@ -106,6 +106,13 @@ else:
     raise WorkflowConfigError(
         f"config key 'reference_indexed' is {_indexed!r}: set it to auto, true or false."
     )
+# Tools open the reference by path inside the job; an object URI would only fail there, per job.
+if REF_MOUNTED and "://" in REF_SOURCE:
+    raise WorkflowConfigError(
+        f"config key 'reference' is {REF_SOURCE!r} but reference_indexed is true, which needs a "
+        "path every job can read (e.g. /ref/genome.fa on an EFS mount): publish it with "
+        "`awsbatch refs publish` and give its mounted path, or set reference_indexed: false."
+    )
 if REF_PREBUILT and LOCAL_INPUTS:
     REF = os.path.abspath(REF_SOURCE)
 elif REF_PREBUILT:
