@@ -6,13 +6,15 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from awscrt import checksums as crt  # type: ignore[import-untyped]
 
 from snakemake_executor_awsbatch.errors import UserError
 
 ALGORITHMS = ("CRC32C", "CRC32", "SHA256")
-_CHUNK = 8 << 20
+# One reused 1 MiB buffer: larger reads allocate (and page-fault) fresh memory on every call.
+_CHUNK = 1 << 20
 
 
 class Hasher:
@@ -24,7 +26,7 @@ class Hasher:
                 f"checksum algorithm '{algorithm}' is not supported; use one of {ALGORITHMS}."
             )
         self.algorithm = algorithm
-        self._crc: Callable[[bytes, int], int] | None = None
+        self._crc: Callable[[Any, int], int] | None = None
         self._value = 0
         self._sha = hashlib.sha256() if algorithm == "SHA256" else None
         if algorithm == "CRC32C":
@@ -32,7 +34,7 @@ class Hasher:
         elif algorithm == "CRC32":
             self._crc = zlib.crc32
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes."""
         if self._sha is not None:
             self._sha.update(data)
@@ -50,7 +52,8 @@ class Hasher:
 def file_checksum(path: str, algorithm: str) -> str:
     """The base64 checksum of a whole file with CRC32C, CRC32 or SHA256."""
     hasher = Hasher(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
+    buffer = memoryview(bytearray(_CHUNK))
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            hasher.update(buffer[:count])
     return hasher.b64digest()
