@@ -65,6 +65,10 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             )
         except UserError as err:
             raise _user_error(err) from None
+        self.logger.info(
+            f"AWS Batch: each job's spec, log and report go under {self.staging_base}/ "
+            "(give this prefix to 'awsbatch report')."
+        )
         self._checked: set[tuple[object, ...]] = set()
         self._dropped_env: set[str] = set()
         self._explained_rules: set[str] = set()

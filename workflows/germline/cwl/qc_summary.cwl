@@ -8,14 +8,8 @@ requirements:
   ResourceRequirement:
     coresMin: 1
     ramMin: 500
-baseCommand: [python3]
+baseCommand: [python3, -m, workflows.tools.qc_summary]
 inputs:
-  script:
-    type: File
-    default:
-      class: File
-      location: ../scripts/qc_summary.py
-    inputBinding: {position: 0}
   sample:
     type: string
     inputBinding: {position: 1}

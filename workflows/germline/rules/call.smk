@@ -150,5 +150,6 @@ rule qc_summary:
         f"{OUTDIR}/{{sample}}/{{sample}}.qc.tsv",
     resources:
         mem_mb=500,
-    script:
-        "../scripts/qc_summary.py"
+    shell:
+        "python3 -m workflows.tools.qc_summary {wildcards.sample} {input.fastp} {input.markdup}"
+        " {input.flagstat} {input.mosdepth} {input.vcf} {output}"

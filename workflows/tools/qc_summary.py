@@ -1,9 +1,11 @@
 """One sample's QC summary as a two-column TSV (metric, value) from the reports of fastp,
 samtools markdup, samtools flagstat, mosdepth and the final VCF.
 
-Runs as a Snakemake `script:` (so Snakemake ships it to remote jobs with the workflow) and as a
-command line for the CWL workflow:
-    python3 qc_summary.py SAMPLE FASTP_JSON MARKDUP_TXT FLAGSTAT_TXT MOSDEPTH_SUMMARY VCF OUT_TSV
+A command line of the project (installed in the job image), used by both the Snakemake and the CWL
+workflow:
+    python3 -m workflows.tools.qc_summary SAMPLE FASTP MARKDUP FLAGSTAT MOSDEPTH VCF OUT_TSV
+A shell command rather than a Snakemake `script:`, so that on Batch the step runs directly,
+without Snakemake starting in its job.
 """
 
 import json
@@ -101,14 +103,5 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-if "snakemake" in globals():
-    _smk: Any = globals()["snakemake"]
-    write_tsv(
-        summarise(
-            _smk.wildcards.sample,
-            [Path(_smk.input[k]) for k in ("fastp", "markdup", "flagstat", "mosdepth", "vcf")],
-        ),
-        Path(_smk.output[0]),
-    )
-elif __name__ == "__main__":
+if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
