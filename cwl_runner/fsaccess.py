@@ -187,7 +187,7 @@ class S3FsAccess(StdFsAccess):
     def join(self, path: str, *paths: str) -> str:
         """Join path parts, with '/' for S3; a later absolute part wins, as in os.path.join."""
         for index in range(len(paths) - 1, -1, -1):
-            if is_s3(paths[index]):
+            if is_s3(paths[index]) or (is_s3(path) and paths[index].startswith("/")):
                 return self.join(paths[index], *paths[index + 1 :])
         if not is_s3(path):
             joined: str = super().join(path, *paths)

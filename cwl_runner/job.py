@@ -25,6 +25,7 @@ from cwltool.errors import WorkflowException
 from cwltool.job import CommandLineJob
 from cwltool.pathmapper import MapperEnt, PathMapper
 from cwltool.utils import bytes2str_in_dicts
+from schema_salad.ref_resolver import file_uri
 
 from snakemake_executor_awsbatch import dirmarkers
 from snakemake_executor_awsbatch.taskspec import (
@@ -39,7 +40,13 @@ from .callcache import CallCache
 from .disk import DiskRequest, check_disk, unknown_disk_warning
 from .efs import EfsLayout
 from .fsaccess import is_efs, is_s3, s3_location
-from .outputs import MANIFEST_FILE, complete_files, finalise_outdir, manifest_script
+from .outputs import (
+    MANIFEST_FILE,
+    alias_locations,
+    complete_files,
+    finalise_outdir,
+    manifest_script,
+)
 from .s3store import parse_s3_uri
 from .session import RunSession, batch_job_name
 
@@ -155,7 +162,25 @@ class AwsBatchJob(CommandLineJob):
         outputs = dict(cast(Mapping[str, Any], bytes2str_in_dicts(collected)))
         fs_access = self.builder.make_fs_access(location)
         complete_files(outputs, location, manifest, fs_access, want_checksum)
+        if self.inplace_update:
+            alias_locations(outputs, self._inplace_aliases(outdir_uri))
         return outputs
+
+    def _inplace_aliases(self, outdir_uri: str) -> list[tuple[str, str]]:
+        """(job copy, original) location pairs of in-place entries: an output that is the
+        job's copy is the original, as cwltool's symlinked in-place entries resolve to it."""
+        if self.generatemapper is None:
+            return []
+        base = self.outdir.rstrip("/") + "/"
+        pairs: list[tuple[str, str]] = []
+        for _key, ent in self.generatemapper.items_exclude_children():
+            writable = ent.type in ("WritableFile", "WritableDirectory") and ent.staged
+            if not writable or ent.resolved.startswith("_:") or not ent.target.startswith(base):
+                continue
+            copy = s3_location(f"{outdir_uri}/{ent.target[len(base) :]}")
+            original = s3_location(ent.resolved) if is_s3(ent.resolved) else file_uri(ent.resolved)
+            pairs.append((copy, original))
+        return pairs
 
     def _check_s3_inputs(self) -> None:
         store = self.session.store
@@ -383,7 +408,8 @@ class AwsBatchJob(CommandLineJob):
         return self.session.settings.default_image
 
     def _write_back_inplace_updates(self, outdir_uri: str) -> None:
-        """InplaceUpdateRequirement: the job changed its copy; carry the change to the input."""
+        """InplaceUpdateRequirement: the job changed its copy; carry the change to the input
+        (a local file or directory, or the S3 objects it came from, copied server-side)."""
         if self.generatemapper is None:
             return
         store = self.session.store
@@ -391,16 +417,21 @@ class AwsBatchJob(CommandLineJob):
         for _key, ent in self.generatemapper.items_exclude_children():
             if ent.type not in ("WritableFile", "WritableDirectory") or not ent.staged:
                 continue
-            if is_s3(ent.resolved) or ent.resolved.startswith("_:"):
-                continue
-            if not ent.target.startswith(base):
+            if ent.resolved.startswith("_:") or not ent.target.startswith(base):
                 continue
             source = f"{outdir_uri}/{ent.target[len(base) :]}"
             if ent.type == "WritableFile":
-                if store.exists_object(source):
+                if not store.exists_object(source):
+                    continue
+                if is_s3(ent.resolved):
+                    store.copy(source, ent.resolved)
+                else:
                     store.download_file(source, ent.resolved)
             elif store.is_prefix(source):
-                store.download_tree(source, ent.resolved)
+                if is_s3(ent.resolved):
+                    store.sync_prefix(source, ent.resolved)
+                else:
+                    store.download_tree(source, ent.resolved)
 
 
 def _children(mapper: PathMapper, parent: str) -> Iterable[tuple[str, MapperEnt]]:

@@ -103,3 +103,18 @@ def complete_files(
 
     visit: Callable[[Any, Any, Any], None] = visit_class
     visit(outputs, ("File",), complete)
+
+
+def alias_locations(outputs: MutableMapping[str, Any], pairs: list[tuple[str, str]]) -> None:
+    """Rewrite locations equal to or under each `old` of (old, new) to be under `new`."""
+
+    def rewrite(obj: MutableMapping[str, Any]) -> None:
+        location = str(obj.get("location", ""))
+        for old, new in pairs:
+            if location == old or location.startswith(old.rstrip("/") + "/"):
+                obj["location"] = new + location[len(old) :]
+                return
+
+    if pairs:
+        visit: Callable[[Any, Any, Any], None] = visit_class
+        visit(outputs, ("File", "Directory"), rewrite)

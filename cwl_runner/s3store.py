@@ -257,6 +257,19 @@ class S3Store:
             return
         self.client.copy({"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key)
 
+    def sync_prefix(self, src: str, dst: str) -> int:
+        """Make the prefix `dst` hold what `src` holds (server-side copies, then deletion of
+        what `src` no longer has); return the number of objects copied."""
+        src_base, dst_base = src.rstrip("/"), dst.rstrip("/")
+        wanted = {e.uri[len(src_base) :] for e in self.list_tree(src_base)}
+        for rel in sorted(wanted):
+            self.copy(src_base + rel, dst_base + rel)
+        stale = [e.uri for e in self.list_tree(dst_base) if e.uri[len(dst_base) :] not in wanted]
+        for uri in stale:
+            bucket, key = parse_s3_uri(uri)
+            self.client.delete_object(Bucket=bucket, Key=key)
+        return len(wanted)
+
     def ensure_bucket(self, bucket: str, region: str) -> None:
         """Create `bucket` if it is missing (used for the local cloud only)."""
         try:
