@@ -124,14 +124,16 @@ def test_input_under_configured_mount_is_mounted_not_copied(
     refs = local_env.efs_root(fs_id) / "genomes"
     refs.mkdir(parents=True, exist_ok=True)
     (refs / "chrM.fa").write_text(">chrM\nGATTACA\n")
-    # The controller has no /refs: the file is read on EFS inside the job only.
-    assert not Path("/refs").exists()
+    # The controller has nothing at the mount path: the file is read on EFS in the job only.
+    mount = tmp_path / "mnt" / "refs"
+    assert not mount.exists()
     job = tmp_path / "job.json"
-    job.write_text(json.dumps({"f": {"class": "File", "path": "/refs/genomes/chrM.fa"}}))
-    args = ["--awsbatch-efs", f"{fs_id}:/refs", "--outdir", str(tmp_path / "o"), str(CAT), str(job)]
+    job.write_text(json.dumps({"f": {"class": "File", "path": f"{mount}/genomes/chrM.fa"}}))
+    efs = f"{fs_id}:{mount}"
+    args = ["--awsbatch-efs", efs, "--outdir", str(tmp_path / "o"), str(CAT), str(job)]
     code, result, err, rec = run_cwl(args)
     assert code == 0, err
     assert Path(result["out"]["path"]).read_text() == ">chrM\nGATTACA\n"
     (spec,) = rec.submitted
     assert spec.launch.staging.inputs == ()
-    assert [(m.file_system_id, m.container_path) for m in spec.mounts] == [(fs_id, "/refs")]
+    assert [(m.file_system_id, m.container_path) for m in spec.mounts] == [(fs_id, str(mount))]
