@@ -154,3 +154,36 @@ def test_pathmapper_keeps_s3_inputs_in_place_with_secondary_files(tmp_path: Path
     assert bai.target.endswith("sample.bam.bai") and bai.target.startswith("/stage/")
     assert mapper.mapper(f"s3://{BUCKET}/refs").type == "Directory"
     assert mapper.mapper(local.as_uri()).resolved == str(local)
+
+
+def test_s3_locations_are_uris(store: S3Store, tmp_path: Path) -> None:
+    uri = _put(store, "out/a b%.txt", b"spaced")
+    fs = S3FsAccess(str(tmp_path), store)
+    (location,) = fs.glob(f"s3://{BUCKET}/out/*.txt")
+    # Listed names come back percent-encoded, and read back as the same key.
+    assert location == f"s3://{BUCKET}/out/a%20b%25.txt"
+    assert fs.isfile(location) and fs.size(location) == 6
+    with fs.open(location, "rb") as handle:
+        assert handle.read() == b"spaced"
+    mapper = S3PathMapper(
+        [{"class": "File", "location": location, "basename": "a b%.txt"}], str(tmp_path), "/stage"
+    )
+    assert mapper.mapper(location).resolved == uri
+
+
+def test_join_follows_os_path_join(store: S3Store) -> None:
+    fs = S3FsAccess("/", store)
+    assert fs.join("s3://b/out", "x", "y.txt") == "s3://b/out/x/y.txt"
+    assert fs.join("s3://b/out", "s3://c/other", "z") == "s3://c/other/z"
+    # An absolute local path wins over an S3 base, as in os.path.join (cwltool relies on it).
+    assert fs.join("s3://b/out", "/data/ref.fa") == "/data/ref.fa"
+    assert fs.join("/local", "s3://b/k") == "s3://b/k"
+
+
+def test_efs_locations_and_mount_paths(store: S3Store) -> None:
+    fs = S3FsAccess("/", store, efs_paths=("/refs",))
+    assert fs.exists("/refs/genome.fa") and fs.isfile("/refs/genome.fa")
+    assert not fs.exists("/refsx/genome.fa")
+    assert fs.exists("efs://fs-0123abcd/genome.fa")
+    with pytest.raises(UserError, match="no valid EFS file system id"):
+        fs.exists("efs://fs-zz/genome.fa")

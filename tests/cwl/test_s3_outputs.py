@@ -8,11 +8,21 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 
-from .s3_helpers import SHAPES, gets, local_env, run_cwl, s3_calls, write_job, write_workflow
+from .s3_helpers import (
+    SHAPES,
+    Recorder,
+    gets,
+    local_env,
+    run_cwl,
+    s3_calls,
+    write_job,
+    write_workflow,
+)
 
 pytestmark = pytest.mark.e2e
 __all__ = ["local_env", "s3_calls"]  # fixtures used by this module's tests
@@ -75,3 +85,64 @@ def test_leave_outputs_keeps_s3_locations(local_env: LocalCloud, tmp_path: Path)
     location = result["count"]["location"]
     assert location == f"{rec.submitted[1].launch.staging.prefix}/outdir/count.txt"
     assert not outdir.exists() or not list(outdir.iterdir())
+
+
+INPLACE = """
+cwlVersion: v1.2
+class: Workflow
+requirements: {InlineJavascriptRequirement: {}}
+inputs: []
+outputs:
+  before: {type: "File[]", outputSource: listing/d1}
+  after: {type: "File[]", outputSource: listing/d2}
+steps:
+  make:
+    run:
+      class: CommandLineTool
+      baseCommand: [mkdir, made]
+      inputs: []
+      outputs: {out: {type: Directory, outputBinding: {glob: made}}}
+    in: {}
+    out: [out]
+  touch:
+    run:
+      class: CommandLineTool
+      requirements:
+        InitialWorkDirRequirement: {listing: [{entry: $(inputs.r), entryname: inp, writable: true}]}
+        InplaceUpdateRequirement: {inplaceUpdate: true}
+      inputs: {r: Directory}
+      outputs: {out: {type: Directory, outputBinding: {glob: inp}}}
+      arguments: [touch, inp/blurb]
+    in: {r: make/out}
+    out: [out]
+  listing:
+    run:
+      class: ExpressionTool
+      inputs:
+        a: {type: Directory, loadListing: shallow_listing}
+        b: {type: Directory, loadListing: shallow_listing}
+      outputs: {d1: "File[]", d2: "File[]"}
+      expression: "$({d1: inputs.a.listing, d2: inputs.b.listing})"
+    in: {a: make/out, b: touch/out}
+    out: [d1, d2]
+"""
+
+
+def test_in_place_update_of_an_s3_directory(local_env: LocalCloud, tmp_path: Path) -> None:
+    (tmp_path / "inplace.cwl").write_text(INPLACE)
+    outdir = tmp_path / "out"
+    code, result, err, rec = run_cwl(["--outdir", str(outdir), str(tmp_path / "inplace.cwl")])
+    assert code == 0, err
+    # The second job changed the first job's output where it lies in S3, and its own output is
+    # that same directory, so both listings hold the one new file.
+    assert [f["basename"] for f in result["before"]] == ["blurb"]
+    assert result["before"] == result["after"]
+    assert sorted(p.name for p in outdir.iterdir()) == ["blurb"]
+    made_key = rec.submitted[0].launch.staging.prefix.split("/", 3)[3] + "/outdir/made/blurb"
+    assert made_key in run_keys(rec)
+
+
+def run_keys(rec: Recorder) -> list[str]:
+    bucket = rec.submitted[0].launch.staging.prefix.split("/")[2]
+    reply = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="cwl/runs/")
+    return [str(o["Key"]) for o in reply.get("Contents", [])]
