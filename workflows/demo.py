@@ -171,7 +171,7 @@ def executor_available() -> bool:
 
 
 # Seconds between the executor's status checks when running on the local cloud.
-LOCAL_STATUS_INTERVAL_SECONDS = 2
+LOCAL_STATUS_INTERVAL_SECONDS = 1
 
 
 def snakemake_argv(
