@@ -2,7 +2,7 @@
 submission, and spotting jobs that sit RUNNABLE for a MISCONFIGURATION or CAPACITY reason.
 
 A queue's limits come from DescribeJobQueues -> DescribeComputeEnvironments (maxvCpus and the
-instance types), cached per queue for the life of the process.
+instance types; the disk from `instance_disk.py`), cached per queue for the life of the process.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from snakemake_executor_awsbatch.batch import BatchClient
 from snakemake_executor_awsbatch.errors import UserError
+from snakemake_executor_awsbatch.instance_disk import ce_disk_mib
 from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.resources import FARGATE_SIZES
 
@@ -58,6 +59,7 @@ class QueueLimits:
     max_vcpus: float | None
     max_memory_mib: int | None
     platforms: tuple[str, ...]
+    max_disk_mib: int | None = None
 
 
 def _ce_limits(ce: dict[str, Any]) -> tuple[float | None, int | None, str]:
@@ -85,8 +87,9 @@ def _ce_limits(ce: dict[str, Any]) -> tuple[float | None, int | None, str]:
 class CapacityChecker:
     """Looks up and caches what each queue can run, and refuses jobs that cannot fit."""
 
-    def __init__(self, batch: BatchClient) -> None:
+    def __init__(self, batch: BatchClient, ec2: Callable[[], Any] | None = None) -> None:
         self.batch = batch
+        self._ec2 = ec2  # makes an EC2 client, for launch templates (disk sizes) only
         self._cache: dict[str, QueueLimits] = {}
         self._lock = threading.Lock()
 
@@ -116,19 +119,32 @@ class CapacityChecker:
             )
         vcpus = [v for v, _, _ in per_ce]
         mems = [m for _, m, _ in per_ce]
+        disks = [
+            ce_disk_mib(ce, self._ec2) for ce in ces if ce.get("state", "ENABLED") == "ENABLED"
+        ]
         limits = QueueLimits(
             queue=queue,
             max_vcpus=None if any(v is None for v in vcpus) else max(v for v in vcpus if v),
             max_memory_mib=None if any(m is None for m in mems) else max(m for m in mems if m),
             platforms=tuple(sorted({p for _, _, p in per_ce})),
+            max_disk_mib=None if any(d is None for d in disks) else max(d for d in disks if d),
         )
         with self._lock:
             self._cache[queue] = limits
         return limits
 
-    def check_fits(self, name: str, queue: str, vcpus: float, memory_mib: int) -> None:
+    def check_fits(
+        self, name: str, queue: str, vcpus: float, memory_mib: int, disk_mib: int | None = None
+    ) -> None:
         """Refuse a job larger than anything the queue's compute environments can place."""
         limits = self.limits(queue)
+        max_disk = limits.max_disk_mib
+        if disk_mib is not None and max_disk is not None and disk_mib > max_disk:
+            raise UserError(
+                f"task {name} asks for {disk_mib} MiB of disk but the instances of queue "
+                f"'{queue}' have {max_disk} MiB volumes; lower disk_mb, or give the compute "
+                "environment a launch template with a larger volume."
+            )
         if limits.max_vcpus is not None and vcpus > limits.max_vcpus:
             raise UserError(
                 f"task {name} asks for {vcpus:g} vCPUs but queue '{queue}' can give at most "

@@ -117,6 +117,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
                 spec.gpus,
                 spec.mounts,
                 spec.ephemeral_storage_gib,
+                spec.disk_mib,
             )
             if key not in self._checked:
                 fresh.setdefault(key, spec)

@@ -1,8 +1,9 @@
 """Turning a Snakemake job's resources into the per-job parts of a `TaskSpec`.
 
 threads -> vCPUs, mem_mib/mem_mb -> memory, gpu -> GPUs, runtime (minutes) -> Batch timeout,
-disk_mb -> Fargate ephemeral storage, and the per-rule overrides awsbatch_queue, awsbatch_image
-and awsbatch_platform. Everything here is pure (no I/O) so it is cheap to test.
+disk_mb -> Fargate ephemeral storage (on EC2: a request checked against the instances' volume),
+and the per-rule overrides awsbatch_queue, awsbatch_image and awsbatch_platform. Everything here
+is pure (no I/O) so it is cheap to test.
 """
 
 from __future__ import annotations
@@ -67,12 +68,18 @@ def timeout_seconds(resources: Mapping[str, object]) -> int | None:
     return max(MIN_TIMEOUT_SECONDS, math.ceil(minutes * 60))
 
 
-def ephemeral_storage_gib(resources: Mapping[str, object], platform: Platform) -> int | None:
-    """Fargate ephemeral storage from `disk_mib`/`disk_mb`; EC2 jobs share the instance disk."""
+def disk_request_mib(resources: Mapping[str, object]) -> int | None:
+    """The job's disk request in MiB from `disk_mib`, else `disk_mb` (Snakemake's MB)."""
     disk_mib = _number(resources, "disk_mib")
     if disk_mib is None:
         disk_mb = _number(resources, "disk_mb")
         disk_mib = None if disk_mb is None else disk_mb * 1_000_000 / (1 << 20)
+    return None if disk_mib is None else math.ceil(disk_mib)
+
+
+def ephemeral_storage_gib(resources: Mapping[str, object], platform: Platform) -> int | None:
+    """Fargate ephemeral storage from `disk_mib`/`disk_mb`; EC2 jobs share the instance disk."""
+    disk_mib = disk_request_mib(resources)
     if disk_mib is None or platform is not Platform.FARGATE:
         return None
     gib = math.ceil(disk_mib / 1024)
@@ -135,4 +142,5 @@ def task_spec(
         job_role_arn=config.job_role_arn,
         execution_role_arn=config.execution_role_arn,
         ephemeral_storage_gib=ephemeral_storage_gib(res, platform),
+        disk_mib=disk_request_mib(res) if platform is Platform.EC2 else None,
     )

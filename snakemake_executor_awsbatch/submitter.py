@@ -9,6 +9,7 @@ terminates, and reads logs and the launcher's report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -89,6 +90,7 @@ class BatchSubmitter:
         *,
         logs_pacer: Pacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ec2: Callable[[], Any] | None = None,
     ) -> None:
         self.batch = batch
         self.s3 = s3
@@ -96,7 +98,7 @@ class BatchSubmitter:
         self.settings = settings or SubmitterSettings()
         self.logs_pacer = logs_pacer or Pacer(RateLimiter(10.0))
         self.job_definitions = JobDefinitions(batch)
-        self.capacity = CapacityChecker(batch)
+        self.capacity = CapacityChecker(batch, ec2)
         self.stuck = StuckTracker(self.settings.stuck_dwell_seconds, clock)
         self._clock = clock
         self._seen_at: dict[str, float] = {}  # job id -> when we submitted or first missed it
@@ -128,7 +130,11 @@ class BatchSubmitter:
             raise UserError(
                 "no AWS region is configured; set the region option or AWS_DEFAULT_REGION."
             ) from None
-        return cls(batch, s3, logs, settings, logs_pacer=Pacer(process_limiter("logs", 10.0)))
+        # EC2 is asked only for a launch template's volume size, once per compute environment.
+        ec2 = functools.partial(session.client, "ec2", endpoint_url=endpoint_url, config=s3_config)
+        return cls(
+            batch, s3, logs, settings, logs_pacer=Pacer(process_limiter("logs", 10.0)), ec2=ec2
+        )
 
     def preflight(self, specs: Iterable[TaskSpec]) -> None:
         """Check every spec and its queue; raises UserError before anything is submitted."""
@@ -142,7 +148,9 @@ class BatchSubmitter:
             submit_request(spec, spec.job_definition or "preflight", environment=self._env())
             if self.settings.check_capacity:
                 res = normalise(spec.vcpus, spec.memory_mib, spec.gpus, spec.platform)
-                self.capacity.check_fits(spec.name, spec.queue, res.vcpus, res.memory_mib)
+                self.capacity.check_fits(
+                    spec.name, spec.queue, res.vcpus, res.memory_mib, spec.disk_mib
+                )
 
     def _env(self) -> dict[str, str]:
         return dict(self.settings.environment)

@@ -211,6 +211,8 @@ class TaskSpec:
     `retry`, `tags` and the launch pointer are per-job and travel in SubmitJob. `depends_on` holds
     Batch job ids this job waits for (at most 20, Batch's limit). `assign_public_ip` is for
     Fargate jobs in public subnets (without it they cannot pull images or reach S3).
+    `disk_mib` is an EC2 job's disk request: Batch cannot reserve disk on EC2, so it is only
+    checked against the instances' volume before submission (Fargate uses ephemeral storage).
     """
 
     name: str
@@ -231,3 +233,4 @@ class TaskSpec:
     depends_on: tuple[str, ...] = ()
     ephemeral_storage_gib: int | None = None
     assign_public_ip: bool = False
+    disk_mib: int | None = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snakemake_executor_awsbatch.capacity import LOCAL_HOST_MEMORY_TAG, LOCAL_HOST_VCPUS_TAG
+from snakemake_executor_awsbatch.instance_disk import LOCAL_HOST_DISK_TAG
 from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import ClientException
 from snakemake_executor_awsbatch.localcloud.engine import Engine, now_ms
@@ -46,6 +47,7 @@ class Environment:
     vcpus: float
     memory_mib: int
     min_timeout_seconds: int
+    disk_mib: int = 0  # free disk where jobs write (0: not declared)
 
     def arn(self, kind: str, name: str) -> str:
         """A Batch ARN of this account and region."""
@@ -119,6 +121,8 @@ class BatchApi:
             LOCAL_HOST_VCPUS_TAG: _number(self.env.vcpus),
             LOCAL_HOST_MEMORY_TAG: str(self.env.memory_mib),
         }
+        if self.env.disk_mib:
+            host_tags[LOCAL_HOST_DISK_TAG] = str(self.env.disk_mib)
         resources: dict[str, Any] = {
             "type": "SPOT" if queue.spot else "EC2",
             "allocationStrategy": (

@@ -200,6 +200,9 @@ class LocalCloud:
             vcpus=self._vcpus,
             memory_mib=self._memory_mib,
             min_timeout_seconds=self._min_timeout,
+            # Jobs work in temporary directories: their file system's free space is the disk
+            # a job can get, declared like the host's vCPUs and memory.
+            disk_mib=shutil.disk_usage(tempfile.gettempdir()).free // 2**20,
         )
         try:
             self._server = make_server(

@@ -41,7 +41,9 @@ def test_both_queues_are_listed_valid_and_bound_to_their_environment(
         assert (env["state"], env["status"]) == ("ENABLED", "VALID")
         kinds[queue["jobQueueName"]] = env["computeResources"]["type"]
         # Both environments are the one host: the same declared shape.
-        assert env["tags"] == {"localcloud:vcpus": "16", "localcloud:memoryMiB": "32768"}
+        tags = dict(env["tags"])
+        assert int(tags.pop("localcloud:diskMiB")) > 0  # free space where jobs write
+        assert tags == {"localcloud:vcpus": "16", "localcloud:memoryMiB": "32768"}
     assert kinds == {"local-queue": "SPOT", "local-queue-ondemand": "EC2"}
 
 
