@@ -89,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
         print("Point clients at it with:")
         for key, value in cloud.client_env().items():
             print(f"export {key}={value}")
+        # `cwl-awsbatch --local` reuses this cloud instead of starting its own.
+        cwl_env = {
+            "CWL_AWSBATCH_LOCAL_ENDPOINT": cloud.endpoint_url,
+            "CWL_AWSBATCH_LOCAL_REGION": cloud.region,
+            "CWL_AWSBATCH_LOCAL_QUEUE": cloud.queue_name,
+            "CWL_AWSBATCH_LOCAL_EFS": cloud.efs_file_system_id,
+        }
+        for key, value in cwl_env.items():
+            print(f"export {key}={value}")
         sys.stdout.flush()
         stop.wait()
     finally:

@@ -114,13 +114,16 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         lines = []
         for line in proc.stdout:
             lines.append(line.rstrip())
-            if line.startswith("export AWS_DEFAULT_REGION="):
+            if line.startswith("export CWL_AWSBATCH_LOCAL_EFS="):
                 break
         text = "\n".join(lines)
         endpoint = re.search(r"export AWS_ENDPOINT_URL=(\S+)", text)
         assert endpoint, text
         assert "local-queue" in text and "fs-" in text and "local-ce" in text
         assert "local-queue-ondemand -> local-ce-ondemand (EC2)" in text
+        # cwl-awsbatch --local reuses the cloud from the same export lines
+        assert f"export CWL_AWSBATCH_LOCAL_ENDPOINT={endpoint.group(1)}" in text
+        assert "export CWL_AWSBATCH_LOCAL_QUEUE=local-queue\n" in text
         batch = boto3.client(
             "batch",
             endpoint_url=endpoint.group(1),
