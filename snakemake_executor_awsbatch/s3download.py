@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError, FlexibleChecksumError
+from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 from s3transfer.exceptions import S3DownloadFailedError
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
@@ -126,6 +126,8 @@ class ObjectFetcher:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status in (403, 404):
                 raise StagingError(f"input {uri} does not exist or is not readable") from error
+            raise StagingError(f"could not read {uri}: {error}") from error
+        except BotoCoreError as error:  # no answer at all (connection refused, timeouts)
             raise StagingError(f"could not read {uri}: {error}") from error
 
     def _stream(self, body: Any, path: str, expected: str | None) -> str | None:

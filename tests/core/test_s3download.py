@@ -162,3 +162,19 @@ def test_running_hash_equals_whole_file_hash(tmp_path: Path, algorithm: str) -> 
     for start in range(0, len(data), 1000003):
         hasher.update(data[start : start + 1000003])
     assert hasher.b64digest() == file_checksum(str(tmp_path / "f"), algorithm)
+
+
+def test_unreachable_endpoint_is_a_staging_error(aws_env: None, tmp_path: Path) -> None:
+    import socket
+
+    from snakemake_executor_awsbatch.staging import s3_client
+
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = s3_client(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
+    with (
+        S3Stager(client, SMALL) as stager,
+        pytest.raises(StagingError, match="could not read s3://b-u-c-k-e-t/k"),
+    ):
+        stager.download_files([("s3://b-u-c-k-e-t/k", str(tmp_path / "k"))])
