@@ -12,6 +12,7 @@ from .conformance import (
     _parse_junit,
     known_failures,
     merge_outcomes,
+    reconcile_with_log,
     run_suite,
     save_outcomes,
     selected_tests,
@@ -73,3 +74,11 @@ def test_selection_follows_cwltest_numbering() -> None:
     assert len(everything) == 378
     assert selected_tests(numbers="2-3,378") == [everything[1], everything[2], everything[377]]
     assert set(selected_tests(tags="required")) < set(everything)
+
+
+def test_a_failure_only_the_log_names_is_a_failure() -> None:
+    suite = selected_tests()
+    result = SuiteResult(passed=[suite[234], suite[0]])
+    log = f"Test 235 failed: cwl-awsbatch x.cwl\nTest [1/378] {suite[0]}: ok\n"
+    reconcile_with_log(result, log, None)
+    assert (result.passed, result.failed) == ([suite[0]], [suite[234]])
