@@ -42,11 +42,36 @@ class Hasher:
             assert self._crc is not None
             self._value = self._crc(data, self._value)
 
+    @property
+    def crc_value(self) -> int:
+        """The CRC so far as an integer (what combining needs)."""
+        return self._value
+
     def b64digest(self) -> str:
         """The checksum so far, base64 of the big-endian digest (S3's encoding)."""
         if self._sha is not None:
             return base64.b64encode(self._sha.digest()).decode()
         return base64.b64encode(self._value.to_bytes(4, "big")).decode()
+
+
+_COMBINE: dict[str, Callable[[int, int, int], int]] = {
+    "CRC32C": crt.combine_crc32c,
+    "CRC32": crt.combine_crc32,
+}
+
+
+def combinable(algorithm: str) -> bool:
+    """Whether checksums of consecutive pieces combine into the whole's (CRCs do, SHA256 not)."""
+    return algorithm in _COMBINE
+
+
+def combine(algorithm: str, pieces: list[tuple[Hasher, int]]) -> str:
+    """The base64 checksum of consecutive pieces from their (hasher, length), in order."""
+    join = _COMBINE[algorithm]
+    value = 0
+    for number, (hasher, length) in enumerate(pieces):
+        value = hasher.crc_value if number == 0 else join(value, hasher.crc_value, length)
+    return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
 def file_checksum(path: str, algorithm: str) -> str:

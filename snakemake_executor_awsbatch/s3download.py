@@ -4,8 +4,9 @@ The GetObject response carries everything a HeadObject would (size, ETag, metada
 checksum), so no object costs two requests. An object up to the multipart threshold is written
 from that one response and its checksum computed on the way, so the file is read from disk zero
 times. A larger object drops that response after its headers and is fetched as parallel ranged
-GETs by s3transfer, each with `If-Match` on the ETag just seen (an object replaced mid-download
-fails with 412 instead of mixing two versions), and is checked by reading the file once.
+GETs (`s3ranged.py`), each with `If-Match` on the ETag just seen (an object replaced mid-download
+fails with 412 instead of mixing two versions) and written at its offset; the ranges' CRCs
+combine into the file's, so only a SHA256-checked file is read back.
 
 The checksum a download is held to is the uploader's whole-file `awsbatch-checksum` metadata, or
 else S3's own checksum when it covers the whole object (`FULL_OBJECT`); a composite checksum of
@@ -23,12 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
-from s3transfer.exceptions import S3DownloadFailedError
-from s3transfer.manager import TransferManager
-from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
-from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher, file_checksum
+from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher
+from snakemake_executor_awsbatch.s3ranged import RangedFetcher, RangeError
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ META_KEY = "awsbatch-checksum"
 # for every read (a page fault per 4 KiB), and few enough calls for Python's per-read cost.
 _READ_CHUNK = 1 << 20
 _BROKEN_OFF: tuple[type[BaseException], ...] = tuple(S3_RETRYABLE_DOWNLOAD_ERRORS)
-_RANGED_ERRORS: tuple[type[BaseException], ...] = (ClientError, S3DownloadFailedError, *_BROKEN_OFF)
 
 
 class StagingError(Exception):
@@ -52,18 +50,6 @@ class Fetched:
     path: str
     size: int
     verified: bool
-
-
-class _KnownObject(BaseSubscriber):
-    """Hands s3transfer the size and ETag already seen, sparing it a HeadObject."""
-
-    def __init__(self, size: int, etag: str) -> None:
-        self.size = size
-        self.etag = etag
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self.size)
-        future.meta.provide_object_etag(self.etag)
 
 
 def expected_checksum(response: Mapping[str, Any]) -> str | None:
@@ -84,12 +70,12 @@ class ObjectFetcher:
     """Fetches one object to one path; safe to call from many threads at once."""
 
     def __init__(
-        self, client: Any, manager: TransferManager, threshold: int, max_attempts: int
+        self, client: Any, threshold: int, part_size: int, concurrency: int, max_attempts: int
     ) -> None:
         self.client = client
-        self.manager = manager
         self.threshold = threshold
         self.max_attempts = max(1, max_attempts)
+        self.ranges = RangedFetcher(client, part_size, concurrency, max_attempts, _BROKEN_OFF)
 
     def fetch(self, uri: str, path: str) -> Fetched:
         """Download `uri` to `path` (atomically) and check it; StagingError when it fails."""
@@ -159,30 +145,18 @@ class ObjectFetcher:
         etag: str,
         expected: str | None,
     ) -> Fetched:
-        future = self.manager.download(bucket, key, path, subscribers=[_KnownObject(size, etag)])
+        algorithm = expected.partition(":")[0] if expected else None
         try:
-            future.result()
-        except _RANGED_ERRORS as error:
-            if _precondition_failed(error):
+            actual = self.ranges.fetch(bucket, key, path, size, etag, algorithm)
+        except RangeError as error:
+            if error.replaced:
                 raise StagingError(
                     f"{uri} was replaced while it was being downloaded; run the job again once "
                     "it no longer changes"
                 ) from error
             raise StagingError(f"download of {uri} failed: {error}") from error
-        # Parts land out of order, so the whole-file checksum needs one read of the file.
-        actual = file_checksum(path, expected.partition(":")[0]) if expected else None
         _check(uri, path, expected, actual)
         return Fetched(uri, path, size, expected is not None)
-
-
-def _precondition_failed(error: BaseException) -> bool:
-    """Whether a ranged GET failed its If-Match (s3transfer wraps that ClientError)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ClientError):
-            return seen.response.get("Error", {}).get("Code") == "PreconditionFailed"
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _check(uri: str, path: str, expected: str | None, actual: str | None) -> None:

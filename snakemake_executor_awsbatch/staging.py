@@ -145,7 +145,11 @@ class S3Stager:
         self._tm = TransferManager(client, config)
         self._pool = ThreadPoolExecutor(max(4, self.settings.max_concurrency))
         self._fetcher = ObjectFetcher(
-            client, self._tm, self.settings.threshold_mib * MIB, self.settings.max_attempts
+            client,
+            threshold=self.settings.threshold_mib * MIB,
+            part_size=self.settings.chunk_mib * MIB,
+            concurrency=self.settings.max_concurrency,
+            max_attempts=self.settings.max_attempts,
         )
 
     def close(self) -> None:

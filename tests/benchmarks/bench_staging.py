@@ -7,8 +7,8 @@ our interpreter). Downloads by our stager and by s5cmd run `--rounds` times in a
 once. Prints one JSON line last: MiB/s for each tool and direction, each round's download MiB/s,
 and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the download ratio).
 
-`--download-mode whole` (default) has every tool fetch each object with one GET; `ranged` keeps
-each tool's own part size and concurrency (the local cloud reads only the requested range).
+`--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
+cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
 
     .venv/bin/python tests/benchmarks/bench_staging.py [--big-mib 1024] [--small 200] [--rounds 3]
 """
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--small-kib", type=int, default=64)
-    parser.add_argument("--download-mode", choices=("whole", "ranged"), default="whole")
+    parser.add_argument("--download-mode", choices=("whole", "ranged"), default="ranged")
     parser.add_argument("--rounds", type=int, default=3, help="download rounds per tool")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup on timeout

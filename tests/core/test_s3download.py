@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ResponseStreamingError
 
-from snakemake_executor_awsbatch.checksums import Hasher, file_checksum
+from snakemake_executor_awsbatch.checksums import Hasher, combine, file_checksum
 from snakemake_executor_awsbatch.s3download import META_KEY, expected_checksum
 from snakemake_executor_awsbatch.staging import S3Stager, StagingError, StagingSettings
 
@@ -178,3 +178,45 @@ def test_unreachable_endpoint_is_a_staging_error(aws_env: None, tmp_path: Path) 
         pytest.raises(StagingError, match="could not read s3://b-u-c-k-e-t/k"),
     ):
         stager.download_files([("s3://b-u-c-k-e-t/k", str(tmp_path / "k"))])
+
+
+def test_broken_range_is_fetched_again_and_corrupt_large_object_refused(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(12 * MIB)
+    _upload(s3, tmp_path, bucket, "big.bin", data)
+    broken: list[bool] = []
+
+    def break_one_range(parsed: dict[str, Any], **_: Any) -> None:
+        if "ContentRange" in parsed and not broken:
+            broken.append(True)
+            parsed["Body"] = _BreaksOff()
+
+    s3.meta.events.register("after-call.s3.GetObject", break_one_range)
+    with S3Stager(s3, SMALL) as stager:
+        stats = stager.download_files([(f"s3://{bucket}/big.bin", str(tmp_path / "big.bin"))])
+    assert broken == [True]
+    assert stats.unverified == 0
+    assert (tmp_path / "big.bin").read_bytes() == data
+
+    meta = s3.head_object(Bucket=bucket, Key="big.bin")["Metadata"]
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=os.urandom(12 * MIB), Metadata=meta)
+    with (
+        S3Stager(s3, SMALL) as stager,
+        pytest.raises(StagingError, match="arrived corrupted"),
+    ):
+        stager.download_files([(f"s3://{bucket}/big.bin", str(tmp_path / "again.bin"))])
+    assert not (tmp_path / "again.bin").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC32"])
+def test_piece_crcs_combine_into_the_whole(algorithm: str) -> None:
+    data = os.urandom(2 * MIB + 5)
+    pieces = []
+    for start in range(0, len(data), 700001):
+        hasher = Hasher(algorithm)
+        hasher.update(data[start : start + 700001])
+        pieces.append((hasher, len(data[start : start + 700001])))
+    whole = Hasher(algorithm)
+    whole.update(data)
+    assert combine(algorithm, pieces) == whole.b64digest()

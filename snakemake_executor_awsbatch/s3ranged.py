@@ -1,0 +1,129 @@
+"""Parallel ranged download of one large object, each range written at its offset.
+
+Each range is a GetObject with `Range` and `If-Match: <ETag>` (an object replaced mid-download
+fails with 412 instead of mixing versions), read in 1 MiB pieces and written with `os.pwrite`
+straight to its place in a `.part` file, so no queue or writer thread sits between the socket
+and the disk. Each range keeps its own CRC; the CRCs combine into the whole file's
+(`awscrt.checksums.combine_crc32c`), so the file is not read back. SHA256 does not combine: an
+object checked by SHA256 is read back once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, IncompleteReadError
+
+from snakemake_executor_awsbatch.checksums import Hasher, combinable, combine, file_checksum
+
+log = logging.getLogger(__name__)
+_READ_CHUNK = 1 << 20
+
+
+class RangeError(Exception):
+    """A range could not be fetched; `replaced` when the object changed under the download."""
+
+    def __init__(self, message: str, *, replaced: bool = False) -> None:
+        super().__init__(message)
+        self.replaced = replaced
+
+
+class RangedFetcher:
+    """Fetches one object as parallel ranges; safe to call from many threads at once."""
+
+    def __init__(
+        self,
+        client: Any,
+        part_size: int,
+        concurrency: int,
+        max_attempts: int,
+        retryable: tuple[type[BaseException], ...],
+    ) -> None:
+        self.client = client
+        self.part_size = part_size
+        self.concurrency = max(1, concurrency)
+        self.max_attempts = max(1, max_attempts)
+        self.retryable = retryable
+
+    def fetch(
+        self, bucket: str, key: str, path: str, size: int, etag: str, algorithm: str | None
+    ) -> str | None:
+        """Download to `path` atomically; returns the file's checksum with `algorithm`."""
+        parts = [
+            (start, min(self.part_size, size - start)) for start in range(0, size, self.part_size)
+        ]
+        partial = f"{path}.{threading.get_ident()}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            try:
+                os.ftruncate(fd, size)
+                hash_parts = algorithm is not None and combinable(algorithm)
+
+                part_algorithm = algorithm if hash_parts else None
+
+                def one(part: tuple[int, int]) -> Hasher | None:
+                    return self._part(bucket, key, etag, fd, part[0], part[1], part_algorithm)
+
+                workers = min(self.concurrency, len(parts)) or 1
+                with ThreadPoolExecutor(workers, thread_name_prefix="s3-range") as pool:
+                    hashers = list(pool.map(one, parts))
+            finally:
+                os.close(fd)
+            os.replace(partial, path)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        if algorithm is None:
+            return None
+        if hash_parts:
+            pieces = [(h, length) for h, (_, length) in zip(hashers, parts, strict=True) if h]
+            return combine(algorithm, pieces) if pieces else Hasher(algorithm).b64digest()
+        return file_checksum(path, algorithm)
+
+    def _part(
+        self,
+        bucket: str,
+        key: str,
+        etag: str,
+        fd: int,
+        start: int,
+        length: int,
+        algorithm: str | None,
+    ) -> Hasher | None:
+        """Fetch bytes [start, start+length) into fd, retrying a body that breaks off."""
+        last = start + length - 1
+        for attempt in range(1, self.max_attempts + 1):
+            part_hasher = Hasher(algorithm) if algorithm is not None else None
+            try:
+                response = self.client.get_object(
+                    Bucket=bucket, Key=key, Range=f"bytes={start}-{last}", IfMatch=etag
+                )
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                raise RangeError(str(error), replaced=code == "PreconditionFailed") from error
+            except BotoCoreError as error:
+                raise RangeError(str(error)) from error
+            body = response["Body"]
+            offset = start
+            try:
+                while offset <= last and (piece := body.read(min(_READ_CHUNK, last + 1 - offset))):
+                    os.pwrite(fd, piece, offset)
+                    if part_hasher is not None:
+                        part_hasher.update(piece)
+                    offset += len(piece)
+                if offset != last + 1:
+                    raise IncompleteReadError(actual_bytes=offset - start, expected_bytes=length)
+            except self.retryable as error:
+                if attempt == self.max_attempts:
+                    raise RangeError(str(error)) from error
+                log.info("range %d-%d of %s broke off (%s); retrying", start, last, key, error)
+                continue
+            finally:
+                body.close()
+            return part_hasher
+        raise AssertionError("unreachable: the loop returns or raises")
