@@ -1,5 +1,8 @@
 """The command every Batch job runs: `python -m snakemake_executor_awsbatch.launcher s3://.../spec.json`.
 
+With `--phase in` or `--phase out` it runs only the staging half of a companion-layout job (a tool
+image without Python, see launch_phases.py); without it, the whole task as described here.
+
 It reads its LaunchSpec from S3, stages the inputs in, runs the payload (argv or bash script) with
 its redirections and environment, stages the outputs out, and uploads the payload's log (also
 streamed to stdout, so CloudWatch has it) and a JSON report, also when the payload fails. The
@@ -248,15 +251,26 @@ def _finish(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: one argument, the S3 URI of the task spec."""
+    """Entry point: `[--phase in|out] s3://.../spec.json` (no phase: the whole task)."""
     args = list(sys.argv[1:] if argv is None else argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], format="launcher: %(message)s")
-    if len(args) != 1 or not args[0].startswith("s3://"):
-        log.error("usage: python -m snakemake_executor_awsbatch.launcher s3://bucket/spec.json")
+    phase = "all"
+    if len(args) == 3 and args[0] == "--phase":
+        phase, args = args[1], args[2:]
+    if phase not in ("all", "in", "out") or len(args) != 1 or not args[0].startswith("s3://"):
+        log.error(
+            "usage: python -m snakemake_executor_awsbatch.launcher [--phase in|out] "
+            "s3://bucket/spec.json"
+        )
         return EXIT_SPEC_UNREADABLE
-    return launch(args[0])
+    if phase == "all":
+        return launch(args[0])
+    # Imported here: launch_phases builds on this module's functions.
+    from snakemake_executor_awsbatch.launch_phases import run_phase
+
+    return run_phase(phase, args[0])
 
 
 if __name__ == "__main__":

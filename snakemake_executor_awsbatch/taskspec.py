@@ -213,6 +213,9 @@ class TaskSpec:
     Fargate jobs in public subnets (without it they cannot pull images or reach S3).
     `disk_mib` is an EC2 job's disk request: Batch cannot reserve disk on EC2, so it is only
     checked against the instances' volume before submission (Fargate uses ephemeral storage).
+    `companion_image`, when set, runs the payload in `image` unchanged (no Python needed there,
+    only /bin/sh) and does the staging in companion containers of the same job that use
+    `companion_image`, the project's image (see docs/core.md, "Companion layout").
     """
 
     name: str
@@ -234,3 +237,4 @@ class TaskSpec:
     ephemeral_storage_gib: int | None = None
     assign_public_ip: bool = False
     disk_mib: int | None = None
+    companion_image: str | None = None
