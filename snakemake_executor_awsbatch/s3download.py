@@ -77,6 +77,10 @@ class ObjectFetcher:
         self.max_attempts = max(1, max_attempts)
         self.ranges = RangedFetcher(client, part_size, concurrency, max_attempts, _BROKEN_OFF)
 
+    def close(self) -> None:
+        """Free the threads of ranged downloads."""
+        self.ranges.close()
+
     def fetch(self, uri: str, path: str) -> Fetched:
         """Download `uri` to `path` (atomically) and check it; StagingError when it fails."""
         bucket, key = parse_s3_uri(uri)

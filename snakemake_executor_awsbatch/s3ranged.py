@@ -45,9 +45,15 @@ class RangedFetcher:
     ) -> None:
         self.client = client
         self.part_size = part_size
-        self.concurrency = max(1, concurrency)
         self.max_attempts = max(1, max_attempts)
         self.retryable = retryable
+        # One pool for the ranges of every object: many large inputs at once share `concurrency`
+        # connections instead of each opening its own set.
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="s3-range")
+
+    def close(self) -> None:
+        """Free the range threads (after the downloads in flight)."""
+        self._pool.shutdown()
 
     def fetch(
         self, bucket: str, key: str, path: str, size: int, etag: str, algorithm: str | None
@@ -68,9 +74,7 @@ class RangedFetcher:
                 def one(part: tuple[int, int]) -> Hasher | None:
                     return self._part(bucket, key, etag, fd, part[0], part[1], part_algorithm)
 
-                workers = min(self.concurrency, len(parts)) or 1
-                with ThreadPoolExecutor(workers, thread_name_prefix="s3-range") as pool:
-                    hashers = list(pool.map(one, parts))
+                hashers = list(self._pool.map(one, parts))
             finally:
                 os.close(fd)
             os.replace(partial, path)

@@ -113,7 +113,8 @@ def s3_client(
 ) -> Any:
     """An S3 client sized for parallel transfers, retrying 5xx/SlowDown (standard mode)."""
     config = Config(
-        max_pool_connections=max_concurrency + 8,
+        # Small-object GETs and the ranges of large ones each use up to max_concurrency.
+        max_pool_connections=2 * max_concurrency + 8,
         retries={"mode": "standard", "max_attempts": max_attempts},
         tcp_keepalive=True,
     )
@@ -156,6 +157,7 @@ class S3Stager:
         """Wait for transfers in flight and free the thread pools."""
         self._tm.shutdown()
         self._pool.shutdown()
+        self._fetcher.close()
 
     def __enter__(self) -> S3Stager:
         return self
