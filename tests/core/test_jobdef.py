@@ -13,17 +13,25 @@ from botocore.stub import Stubber
 
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobdef import (
+    COMPANION_DIR,
+    COMPANION_MEMORY_MIB,
+    COMPANION_VOLUME,
     LAUNCHER_COMMAND,
+    MAIN,
+    MAIN_COMMAND,
+    STAGE_IN,
+    STAGE_OUT,
     job_definition_request,
     job_name,
     submit_request,
 )
-from snakemake_executor_awsbatch.resources import gpus_from, memory_mib, normalise
+from snakemake_executor_awsbatch.resources import gpus_from, memory_mib, normalise, snap_fargate
 from snakemake_executor_awsbatch.taskspec import (
     EfsMount,
     LaunchSpec,
     Platform,
     RetryPolicy,
+    StagedFile,
     StagingManifest,
     TaskSpec,
 )
@@ -233,3 +241,155 @@ def test_job_names() -> None:
     assert job_name("rule:bwa.mem/3") == "rule_bwa_mem_3"
     assert job_name("_x") == "j_x"
     assert len(job_name("a" * 300)) == 128
+
+
+# --- the companion layout (a tool image without Python) -----------------------------------
+
+COMPANION = "repo/awsbatch:1"
+
+
+def _register_ok(request: dict[str, Any]) -> None:
+    name = request["jobDefinitionName"]
+    _validate(
+        "register_job_definition",
+        request,
+        {"jobDefinitionName": name, "jobDefinitionArn": f"arn:x:{name}:1", "revision": 1},
+    )
+
+
+def _containers(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    task = request["ecsProperties"]["taskProperties"][0]
+    return {c["name"]: c for c in task["containers"]}
+
+
+def test_companion_job_definition_shape_and_validates() -> None:
+    s = spec(
+        companion_image=COMPANION,
+        mounts=(EfsMount(file_system_id="fs-1234", container_path="/refs"),),
+        job_role_arn="arn:aws:iam::123456789012:role/job",
+    )
+    request = job_definition_request(s)
+    assert "containerProperties" not in request
+    task = request["ecsProperties"]["taskProperties"][0]
+    assert task["taskRoleArn"] == s.job_role_arn
+    assert [v["name"] for v in task["volumes"]] == [COMPANION_VOLUME, s.mounts[0].volume_name]
+    c = _containers(request)
+    assert list(c) == [STAGE_IN, MAIN, STAGE_OUT]
+    assert c[STAGE_IN]["image"] == c[STAGE_OUT]["image"] == COMPANION
+    assert c[MAIN]["image"] == "repo/tools:1" and c[MAIN]["command"] == list(MAIN_COMMAND)
+    assert c[MAIN]["command"][0] == "/bin/sh"  # the tool image needs no Python
+    assert c[STAGE_IN]["command"][-3:] == ["--phase", "in", "Ref::taskspec"]
+    assert c[STAGE_OUT]["command"][-3:] == ["--phase", "out", "Ref::taskspec"]
+    # Only stage-out is essential: its exit code is the job's, and it runs whatever main did.
+    assert [c[n]["essential"] for n in (STAGE_IN, MAIN, STAGE_OUT)] == [False, False, True]
+    assert c[MAIN]["dependsOn"] == [{"containerName": STAGE_IN, "condition": "SUCCESS"}]
+    assert c[STAGE_OUT]["dependsOn"] == [{"containerName": MAIN, "condition": "COMPLETE"}]
+    for container in c.values():
+        assert container["mountPoints"][0]["containerPath"] == COMPANION_DIR
+    assert c[MAIN]["mountPoints"][1]["containerPath"] == "/refs"  # EFS for the tool only
+    assert len(c[STAGE_IN]["mountPoints"]) == 1
+    _register_ok(request)
+
+
+def test_companion_definition_holds_no_per_job_content() -> None:
+    a = job_definition_request(spec(companion_image=COMPANION))
+    other_launch = LaunchSpec(staging=StagingManifest(prefix="s3://bkt/run/t2"), shell="exit 1")
+    b = job_definition_request(
+        spec(companion_image=COMPANION, name="x", vcpus=8, memory_mib=9000, launch=other_launch)
+    )
+    assert a["jobDefinitionName"] == b["jobDefinitionName"]
+    assert a["jobDefinitionName"] != job_definition_request(spec())["jobDefinitionName"]
+    assert "exit 1" not in json.dumps(b) and "run/t2" not in json.dumps(b)
+
+
+def test_companion_submit_request_sizes_each_container_and_validates() -> None:
+    s = spec(companion_image=COMPANION, vcpus=3, memory_mib=6000, gpus=1)
+    request = submit_request(s, "awsbatch-x:1", environment={"AWS_ENDPOINT_URL": "http://x"})
+    assert "containerOverrides" not in request
+    assert request["parameters"] == {"taskspec": "s3://bkt/run/t1/spec.json"}
+    over = {
+        c["name"]: c for c in request["ecsPropertiesOverride"]["taskProperties"][0]["containers"]
+    }
+    assert over[MAIN]["resourceRequirements"] == [
+        {"type": "VCPU", "value": "3"},
+        {"type": "MEMORY", "value": "6000"},
+        {"type": "GPU", "value": "1"},
+    ]
+    for name in (STAGE_IN, STAGE_OUT):
+        assert over[name]["resourceRequirements"] == [
+            {"type": "VCPU", "value": "1"},
+            {"type": "MEMORY", "value": str(COMPANION_MEMORY_MIB)},
+        ]
+    assert all(
+        c["environment"] == [{"name": "AWS_ENDPOINT_URL", "value": "http://x"}]
+        for c in over.values()
+    )
+    _validate("submit_job", request, {"jobName": "align_s1", "jobId": "id-1"})
+
+
+def test_companion_on_fargate_is_an_allowed_task_size_and_validates() -> None:
+    s = spec(
+        companion_image=COMPANION,
+        platform=Platform.FARGATE,
+        execution_role_arn=ROLE,
+        vcpus=1,
+        memory_mib=2048,
+    )
+    request = submit_request(s, "d")
+    over = request["ecsPropertiesOverride"]["taskProperties"][0]["containers"]
+    sizes = [{r["type"]: float(r["value"]) for r in c["resourceRequirements"]} for c in over]
+    total_cpu = sum(x["VCPU"] for x in sizes)
+    total_mem = int(sum(x["MEMORY"] for x in sizes))
+    assert (total_cpu, total_mem) == snap_fargate(total_cpu, total_mem)
+    main = sizes[1]
+    assert main["VCPU"] >= 1 and main["MEMORY"] >= 2048
+    jd = job_definition_request(replace(s, assign_public_ip=True))
+    task = jd["ecsProperties"]["taskProperties"][0]
+    assert task["executionRoleArn"] == ROLE
+    assert task["networkConfiguration"] == {"assignPublicIp": "ENABLED"}
+    _register_ok(jd)
+    _validate("submit_job", request, {"jobName": "align_s1", "jobId": "id-1"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"job_definition": "mine:1"}, "drop one of the two"),
+        (
+            {
+                "launch": LaunchSpec(
+                    staging=StagingManifest(prefix="s3://b/p"), shell="true", workdir="/tmp/w"
+                )
+            },
+            "only paths under /awsbatch-work",
+        ),
+        (
+            {
+                "launch": LaunchSpec(
+                    staging=StagingManifest(
+                        prefix="s3://b/p", inputs=(StagedFile(s3_uri="s3://b/x", path="/data/x"),)
+                    ),
+                    shell="true",
+                )
+            },
+            "absolute path /data/x",
+        ),
+    ],
+)
+def test_companion_errors_are_user_errors(kwargs: dict[str, Any], message: str) -> None:
+    s = spec(companion_image=COMPANION, **kwargs)
+    with pytest.raises(UserError, match=message):
+        submit_request(s, "d")
+
+
+def test_companion_accepts_paths_on_the_shared_volume() -> None:
+    launch = LaunchSpec(
+        staging=StagingManifest(
+            prefix="s3://b/p", inputs=(StagedFile(s3_uri="s3://b/x", path="/awsbatch-work/in/x"),)
+        ),
+        shell="true",
+        workdir="/awsbatch-work/out",
+    )
+    s = spec(companion_image=COMPANION, launch=launch)
+    assert submit_request(s, "d")["jobDefinition"] == "d"
+    _register_ok(job_definition_request(s))
