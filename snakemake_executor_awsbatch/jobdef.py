@@ -225,6 +225,16 @@ def _companion_shares(spec: TaskSpec) -> tuple[Resources, Resources]:
     return normalise(spec.vcpus, spec.memory_mib, spec.gpus, spec.platform), companion
 
 
+def reserved_resources(spec: TaskSpec) -> Resources:
+    """What Batch reserves for the whole job: with companions, the sum over its containers."""
+    if not spec.companion_image:
+        return normalise(spec.vcpus, spec.memory_mib, spec.gpus, spec.platform)
+    main, companion = _companion_shares(spec)
+    return Resources(
+        main.vcpus + 2 * companion.vcpus, main.memory_mib + 2 * companion.memory_mib, main.gpus
+    )
+
+
 def _companion_body(spec: TaskSpec) -> dict[str, Any]:
     """`ecsProperties` of the companion layout: stage-in -> main (the tool) -> stage-out."""
     _check_companion(spec)

@@ -23,6 +23,7 @@ from snakemake_executor_awsbatch.jobdef import (
     STAGE_OUT,
     job_definition_request,
     job_name,
+    reserved_resources,
     submit_request,
 )
 from snakemake_executor_awsbatch.resources import gpus_from, memory_mib, normalise, snap_fargate
@@ -393,3 +394,14 @@ def test_companion_accepts_paths_on_the_shared_volume() -> None:
     s = spec(companion_image=COMPANION, launch=launch)
     assert submit_request(s, "d")["jobDefinition"] == "d"
     _register_ok(job_definition_request(s))
+
+
+def test_reserved_resources_count_the_companions() -> None:
+    assert reserved_resources(spec(vcpus=3, memory_mib=6000)) == normalise(3, 6000, 0, Platform.EC2)
+    with_companions = reserved_resources(spec(companion_image=COMPANION, vcpus=3, memory_mib=6000))
+    assert (with_companions.vcpus, with_companions.memory_mib) == (5.0, 6000 + 2 * 512)
+    fargate = spec(
+        companion_image=COMPANION, platform=Platform.FARGATE, execution_role_arn=ROLE, vcpus=1
+    )
+    total = reserved_resources(fargate)
+    assert (total.vcpus, total.memory_mib) == snap_fargate(total.vcpus, total.memory_mib)
