@@ -1,6 +1,7 @@
 """The companion layout: the launcher's `in`/`out` phases with moto S3 around a payload run by
 /bin/sh as the tool container would run it, and one end-to-end run on the local cloud (three
-containers of one Batch job sharing a task volume; images are not real there, see docs/core.md)."""
+containers of one Batch job sharing a task volume, EFS in the tool's container; images are not
+real there, see docs/core.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from snakemake_executor_awsbatch.launcher import main
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 from snakemake_executor_awsbatch.submitter import BatchSubmitter
 from snakemake_executor_awsbatch.taskspec import (
+    EfsMount,
     LaunchSpec,
     StagedFile,
     StagingManifest,
@@ -173,6 +175,10 @@ def test_companion_job_on_the_local_cloud(
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="in/in.txt", Body=b"hello companion\n")
     sub = BatchSubmitter.create(region=cloud.region, endpoint_url=cloud.endpoint_url)
+    # A reference on EFS, mounted read-only in the tool's container only.
+    fs_id = cloud.efs_file_system_id
+    (cloud.efs_root(fs_id) / "companion-ref.txt").write_text("ref line\n")
+    refs = EfsMount(file_system_id=fs_id, container_path="/mnt/companion-refs")
 
     def task(name: str, shell: str) -> TaskSpec:
         staging = StagingManifest(
@@ -188,16 +194,21 @@ def test_companion_job_on_the_local_cloud(
             queue=cloud.queue_name,
             vcpus=1,
             memory_mib=256,
+            mounts=(refs,),
         )
 
-    good = task("upper", "tr a-z A-Z < in.txt > out.txt && echo converted")
+    good = task(
+        "upper",
+        "tr a-z A-Z < in.txt > out.txt && cat /mnt/companion-refs/companion-ref.txt >> out.txt"
+        " && echo converted",
+    )
     bad = task("fails", "echo partial > out.txt; echo about-to-fail; exit 3")
     sub.preflight([good, bad])
     good_id, bad_id = sub.submit(good), sub.submit(bad)
 
     state = _wait(sub, good_id)
     assert state.status == "SUCCEEDED", state.explain()
-    assert _get(s3, bucket, "out/upper.txt") == b"HELLO COMPANION\n"
+    assert _get(s3, bucket, "out/upper.txt") == b"HELLO COMPANION\nref line\n"
     report = sub.fetch_report(good)
     assert report is not None and report["status"] == "succeeded"
     assert report["batch_job_id"] == good_id and report["files_in"] == 1
