@@ -136,11 +136,23 @@ def _container_of(job: Mapping[str, Any]) -> Mapping[str, Any]:
     if "container" in job:
         return dict(job["container"])
     tasks = job.get("ecsProperties", {}).get("taskProperties", [])
-    containers = [c for t in tasks for c in t.get("containers", [])]
-    for c in containers:
-        if c.get("exitCode") not in (None, 0):
-            return dict(c)
-    return dict(containers[0]) if containers else {}
+    containers = [dict(c) for t in tasks for c in t.get("containers", [])]
+    if not containers:
+        return {}
+    failed = [c for c in containers if c.get("exitCode") not in (None, 0)]
+    essential = [c for c in containers if c.get("essential", True)]
+    # The essential container decides the job's exit code and (in the companion layout) carries
+    # the payload's log; a non-essential one may hold the reason (e.g. out of memory).
+    pool = [c for c in failed if c in essential] or failed or essential or containers
+    chosen = dict(pool[0])
+    if not chosen.get("reason"):
+        reason = next((c["reason"] for c in failed if c.get("reason")), None)
+        if reason:
+            chosen["reason"] = reason
+    streams = [c.get("logStreamName") for c in essential if c.get("logStreamName")]
+    if not chosen.get("logStreamName") and streams:
+        chosen["logStreamName"] = streams[0]
+    return chosen
 
 
 def from_description(job: Mapping[str, Any]) -> JobState:

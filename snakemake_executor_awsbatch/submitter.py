@@ -25,11 +25,14 @@ from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from snakemake_executor_awsbatch.batch import NO_CREDENTIALS, BatchClient
 from snakemake_executor_awsbatch.capacity import CapacityChecker, StuckTracker
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.jobdef import job_definition_request, submit_request
+from snakemake_executor_awsbatch.jobdef import (
+    job_definition_request,
+    reserved_resources,
+    submit_request,
+)
 from snakemake_executor_awsbatch.jobstate import JobState, from_description, missing
 from snakemake_executor_awsbatch.logs import read_log_stream
 from snakemake_executor_awsbatch.ratelimit import Pacer, RateLimiter, process_limiter
-from snakemake_executor_awsbatch.resources import normalise
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 from snakemake_executor_awsbatch.secrets import check_env_names, check_no_secrets
 from snakemake_executor_awsbatch.taskspec import TaskSpec
@@ -147,7 +150,7 @@ class BatchSubmitter:
                 job_definition_request(spec)
             submit_request(spec, spec.job_definition or "preflight", environment=self._env())
             if self.settings.check_capacity:
-                res = normalise(spec.vcpus, spec.memory_mib, spec.gpus, spec.platform)
+                res = reserved_resources(spec)  # with companions: the whole task
                 self.capacity.check_fits(
                     spec.name, spec.queue, res.vcpus, res.memory_mib, spec.disk_mib
                 )

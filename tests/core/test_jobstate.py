@@ -95,6 +95,29 @@ def test_multi_container_jobs_report_the_failed_container() -> None:
     assert (state.exit_code, state.log_stream_name) == (5, "t")
 
 
+def test_companion_job_reports_the_essential_container_with_the_payloads_reason() -> None:
+    # stage-in and main are not essential; stage-out exits with the payload's code and carries
+    # its log, while main holds Batch's out-of-memory reason.
+    containers = [
+        {"name": "stage-in", "essential": False, "exitCode": 0, "logStreamName": "in"},
+        {
+            "name": "main",
+            "essential": False,
+            "exitCode": 137,
+            "reason": "OutOfMemoryError: Container killed due to memory usage",
+        },
+        {"name": "stage-out", "essential": True, "exitCode": 127, "logStreamName": "out"},
+    ]
+    job = {
+        "jobId": "id-4",
+        "status": "FAILED",
+        "ecsProperties": {"taskProperties": [{"containers": containers}]},
+    }
+    state = from_description(job)
+    assert (state.exit_code, state.log_stream_name) == (127, "out")
+    assert "ran out of memory" in state.explain()
+
+
 def test_missing_job_is_failed_with_a_reason() -> None:
     state = missing("id-9", 300)
     assert state.is_failed and "missing from DescribeJobs for 300s" in state.explain()
