@@ -28,14 +28,13 @@ from snakemake_executor_awsbatch.jobdef import COMPANION_DIR, EXIT_CODE_FILE, PA
 from snakemake_executor_awsbatch.jobstate import (
     EXIT_SPEC_UNREADABLE,
     EXIT_STAGE_IN_FAILED,
-    EXIT_STAGE_OUT_FAILED,
 )
 from snakemake_executor_awsbatch.launcher import (
     _TRANSFER_ERRORS,
     Report,
     _add,
     _finish,
-    _push_logs,
+    settle,
 )
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 from snakemake_executor_awsbatch.staging import S3Stager, StagingSettings, s3_client
@@ -214,21 +213,9 @@ def stage_out(spec_uri: str, client: Any | None = None, shared: str = COMPANION_
         log.error("%s", report.error)
         _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
         return report.exit_code
-    succeeded = code in spec.success_codes
-    report.exit_code = 0 if succeeded else code
-    report.status = "succeeded" if succeeded else "payload_failed"
     workdir = workdir_of(spec, shared)
     with S3Stager(client, StagingSettings.from_manifest(manifest)) as stager:
-        _push_logs(stager, manifest.logs, workdir, report)
-        if succeeded:
-            try:
-                start = time.monotonic()
-                _add(report, stager.stage_out(manifest.outputs, workdir), "out")
-                report.stage_out_seconds = time.monotonic() - start
-            except _TRANSFER_ERRORS as error:
-                report.status, report.exit_code = "stage_out_failed", EXIT_STAGE_OUT_FAILED
-                report.error = f"staging outputs failed: {error}"
-                log.error("%s", report.error)
+        settle(stager, spec, workdir, code, report)
     _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
     return report.exit_code
 

@@ -203,20 +203,26 @@ def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         report.cpu_user_seconds, report.cpu_system_seconds = usage.ru_utime, usage.ru_stime
         report.peak_memory_mib = usage.ru_maxrss / 1024  # Linux reports KiB
-        succeeded = code in spec.success_codes
-        report.exit_code = 0 if succeeded else code
-        report.status = "succeeded" if succeeded else "payload_failed"
-        _push_logs(stager, manifest.logs, workdir, report)
-        if succeeded:
-            try:
-                start = time.monotonic()
-                _add(report, stager.stage_out(manifest.outputs, workdir), "out")
-                report.stage_out_seconds = time.monotonic() - start
-            except _TRANSFER_ERRORS as error:
-                report.status, report.exit_code = "stage_out_failed", EXIT_STAGE_OUT_FAILED
-                report.error = f"staging outputs failed: {error}"
-                log.error("%s", report.error)
+        settle(stager, spec, workdir, code, report)
     _finish(client, report, manifest.report_uri, manifest.log_uri, log_path)
+
+
+def settle(stager: S3Stager, spec: LaunchSpec, workdir: str, code: int, report: Report) -> None:
+    """Record the payload's outcome, push its log files, and its outputs when it succeeded."""
+    succeeded = code in spec.success_codes
+    report.exit_code = 0 if succeeded else code
+    report.status = "succeeded" if succeeded else "payload_failed"
+    _push_logs(stager, spec.staging.logs, workdir, report)
+    if not succeeded:
+        return
+    try:
+        start = time.monotonic()
+        _add(report, stager.stage_out(spec.staging.outputs, workdir), "out")
+        report.stage_out_seconds = time.monotonic() - start
+    except _TRANSFER_ERRORS as error:
+        report.status, report.exit_code = "stage_out_failed", EXIT_STAGE_OUT_FAILED
+        report.error = f"staging outputs failed: {error}"
+        log.error("%s", report.error)
 
 
 def _push_logs(stager: S3Stager, logs: Sequence[StagedFile], workdir: str, report: Report) -> None:
