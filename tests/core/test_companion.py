@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from snakemake_executor_awsbatch.taskspec import (
     StagingManifest,
     TaskSpec,
 )
+from tests.core.batch_wait import wait_finished
 
 
 def _get(s3: Any, bucket: str, key: str) -> bytes:
@@ -153,16 +153,6 @@ def test_bad_phase_arguments(argv: list[str]) -> None:
 # --- end to end on the local cloud --------------------------------------------------------
 
 
-def _wait(sub: BatchSubmitter, job_id: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = sub.poll([job_id])[job_id]
-        if state.is_finished:
-            return state
-        assert time.monotonic() < deadline, f"job still {state.status}"
-        time.sleep(0.3)
-
-
 @pytest.mark.e2e
 def test_companion_job_on_the_local_cloud(
     local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
@@ -206,7 +196,7 @@ def test_companion_job_on_the_local_cloud(
     sub.preflight([good, bad])
     good_id, bad_id = sub.submit(good), sub.submit(bad)
 
-    state = _wait(sub, good_id)
+    state = wait_finished(sub, good_id)
     assert state.status == "SUCCEEDED", state.explain()
     assert _get(s3, bucket, "out/upper.txt") == b"HELLO COMPANION\nref line\n"
     report = sub.fetch_report(good)
@@ -217,7 +207,7 @@ def test_companion_job_on_the_local_cloud(
     names = [c["name"] for c in described["ecsProperties"]["taskProperties"][0]["containers"]]
     assert names == ["stage-in", "main", "stage-out"]
 
-    failed = _wait(sub, bad_id)
+    failed = wait_finished(sub, bad_id)
     assert failed.is_failed and failed.exit_code == 3, failed.explain()
     assert "about-to-fail" in sub.fetch_task_log(bad)
     bad_report = sub.fetch_report(bad)

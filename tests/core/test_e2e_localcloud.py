@@ -12,7 +12,6 @@ import boto3
 import pytest
 
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 from snakemake_executor_awsbatch.submitter import BatchSubmitter
 from snakemake_executor_awsbatch.taskspec import (
@@ -22,6 +21,7 @@ from snakemake_executor_awsbatch.taskspec import (
     StagingManifest,
     TaskSpec,
 )
+from tests.core.batch_wait import wait_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +57,6 @@ def _task(cloud: LocalCloud, name: str, shell: str, **kw: Any) -> TaskSpec:
     return TaskSpec(name=name, image="local/tools:1", launch=launch, **fields)
 
 
-def _wait(sub: BatchSubmitter, job_id: str, timeout: float = 120) -> JobState:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = sub.poll([job_id])[job_id]
-        if state.is_finished:
-            return state
-        assert time.monotonic() < deadline, f"job still {state.status}"
-        time.sleep(0.3)
-
-
 def test_task_runs_with_staging_logs_and_report(env: Any) -> None:
     cloud, sub, s3 = env
     bucket = _bucket(cloud)
@@ -87,7 +77,7 @@ def test_task_runs_with_staging_logs_and_report(env: Any) -> None:
         cloud, "ok", "cut -f2 ref.fa.fai > len.txt && echo staged-and-ran", staging=staging
     )
     sub.preflight([spec])
-    state = _wait(sub, sub.submit(spec))
+    state = wait_finished(sub, sub.submit(spec))
     assert state.status == "SUCCEEDED", state.explain()
     assert s3.get_object(Bucket=bucket, Key="outputs/len.txt")["Body"].read() == b"8\n"
     assert any("staged-and-ran" in line for line in sub.fetch_log(state))
@@ -102,7 +92,7 @@ def test_task_runs_with_staging_logs_and_report(env: Any) -> None:
 def test_failing_payload_is_explained_and_still_reported(env: Any) -> None:
     cloud, sub, _ = env
     spec = _task(cloud, "bad", "echo about-to-fail; exit 3")
-    state = _wait(sub, sub.submit(spec))
+    state = wait_finished(sub, sub.submit(spec))
     assert state.is_failed and state.exit_code == 3
     assert "exit code 3" in state.explain()
     assert any("about-to-fail" in line for line in sub.fetch_task_log(spec))
@@ -130,7 +120,7 @@ def test_cancel_ends_a_running_job(env: Any) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     sub.cancel([job_id], "test cancel")
-    state = _wait(sub, job_id)
+    state = wait_finished(sub, job_id)
     assert state.is_failed
 
 
@@ -140,7 +130,7 @@ def test_spot_reclaim_is_retried_and_counted(
     cloud = local_cloud_factory(chaos="spot=1.0,spot_max=1,spot_window=0.2")
     sub, _ = _connect(cloud, monkeypatch)
     spec = _task(cloud, "spotty", "sleep 1; echo done", retry=RetryPolicy(spot_retries=2))
-    state = _wait(sub, sub.submit(spec))
+    state = wait_finished(sub, sub.submit(spec))
     assert state.status == "SUCCEEDED", state.explain()
     assert len(state.attempts) == 2 and state.spot_reclaims == 1
 
@@ -159,7 +149,7 @@ def test_throttling_and_slowdown_are_ridden_out(
     )
     spec = _task(cloud, "chaos", "tr a-z A-Z < a.txt > b.txt", staging=staging)
     sub.preflight([spec])
-    state = _wait(sub, sub.submit(spec))
+    state = wait_finished(sub, sub.submit(spec))
     assert state.status == "SUCCEEDED", state.explain()
     assert s3.get_object(Bucket=bucket, Key="out/b.txt")["Body"].read() == b"ABC"
     assert sub.batch.pacer.retries > 0  # the injected 429s were met and retried
@@ -173,7 +163,7 @@ def test_missing_input_fails_with_the_stage_in_code(env: Any) -> None:
         inputs=(StagedFile(s3_uri=f"s3://{bucket}/in/absent.bam", path="x.bam"),),
     )
     spec = _task(cloud, "noinput", "true", staging=staging)
-    state = _wait(sub, sub.submit(spec))
+    state = wait_finished(sub, sub.submit(spec))
     assert state.exit_code == 98 and "could not stage the inputs" in state.explain()
     report = sub.fetch_report(spec)
     assert report is not None and "absent.bam" in str(report["error"])
