@@ -94,6 +94,16 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=1800)
 
 
+def child_download(job: dict[str, Any]) -> None:
+    """Download in this (fresh) process; prints the seconds download_files took."""
+    settings = StagingSettings(chunk_mib=job["chunk_mib"], threshold_mib=job["threshold_mib"])
+    pairs = [(str(uri), str(path)) for uri, path in job["pairs"]]
+    with S3Stager(s3_client(endpoint_url=os.environ["AWS_ENDPOINT_URL"]), settings) as stager:
+        start = time.monotonic()
+        stager.download_files(pairs)
+        print(time.monotonic() - start)
+
+
 def main() -> None:
     """Run the benchmark and print the JSON line."""
     parser = argparse.ArgumentParser()
@@ -102,7 +112,16 @@ def main() -> None:
     parser.add_argument("--small-kib", type=int, default=64)
     parser.add_argument("--download-mode", choices=("whole", "ranged"), default="ranged")
     parser.add_argument("--rounds", type=int, default=3, help="download rounds per tool")
+    parser.add_argument(
+        "--ours-in-process",
+        action="store_true",
+        help="download with our stager inside this process, not a fresh one",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child_download(json.loads(args.child))
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup on timeout
     work = Path(tempfile.mkdtemp(prefix="bench-staging-"))
     proc, endpoint = start_cloud(work / "state")
@@ -148,16 +167,30 @@ def main() -> None:
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
-        # As for the upload, the client and stager exist before the clock starts (a job builds
-        # them once for all its transfers); s5cmd's and aws's process start-up is timed.
-        stager_in = S3Stager(s3_client(endpoint_url=endpoint), in_settings)
-
         def ours_in(dest: Path) -> None:
-            stager_in.download_files([(f"s3://{BUCKET}/ours/{n}", str(dest / n)) for n in names])
+            uris = [(f"s3://{BUCKET}/ours/{n}", str(dest / n)) for n in names]
+            if args.ours_in_process:
+                with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
+                    stager.download_files(uris)
+                return
+            # A fresh process, like a job's launcher (stage-in is the first thing it does) and
+            # like the CLIs; the bench process itself has just written and uploaded the data.
+            job = {"pairs": uris, "chunk_mib": in_settings.chunk_mib}
+            job["threshold_mib"] = in_settings.threshold_mib
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", json.dumps(job)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            child_seconds.append(float(out.stdout.strip().splitlines()[-1]))
 
         def s5cmd_in(dest: Path) -> None:
             run([*s5, "cp", *s5_in, f"s3://{BUCKET}/s5/*", f"{dest}/"], env)
 
+        child_seconds: list[float] = []
         downloads: dict[str, Callable[[Path], None]] = {"ours_in": ours_in, "s5cmd_in": s5cmd_in}
         rounds: dict[str, list[float]] = {name: [] for name in downloads}
         for number in range(args.rounds):
@@ -167,10 +200,14 @@ def main() -> None:
             order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
             for name in order:
                 dest = work / f"{name}-{number}"
-                rounds[name].append(timed(functools.partial(downloads[name], dest)))
+                took = timed(functools.partial(downloads[name], dest))
+                if name == "ours_in" and child_seconds:
+                    # The child's clock: download_files only (interpreter and client start-up
+                    # excluded, as for the upload).
+                    took = child_seconds.pop()
+                rounds[name].append(took)
                 check_copy(dest, names, name)
                 shutil.rmtree(dest)
-        stager_in.close()
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
 
@@ -205,6 +242,7 @@ def main() -> None:
             "aws_cli": f"{aws_version} (pip awscli; Debian awscli not installed)",
             "download_mode": args.download_mode,
             "checksums": "ours: CRC32C set and verified; s5cmd and aws: their defaults",
+            "ours_in_process": "bench process" if args.ours_in_process else "fresh process",
         }
     finally:
         proc.send_signal(signal.SIGTERM)
