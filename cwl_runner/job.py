@@ -1,10 +1,12 @@
 """The cwltool job class whose run is one AWS Batch job instead of a local process.
 
 The job keeps cwltool's local layout (outdir, tmpdir, stagedir paths on the controller) and the
-Batch job recreates the same absolute paths: inputs are staged there from S3 by the launcher, the
-command runs in the output directory, and the whole output directory goes back to S3. cwltool
-then collects outputs from that S3 prefix (as it collects a container's outputs from the host),
-so outputs are `s3://` locations that the next step uses in place; nothing is downloaded.
+Batch job recreates the same absolute paths (a companion-layout job uses cwltool's container
+layout instead, its paths under /awsbatch-work; see companion.py): inputs are staged there from
+S3 by the launcher, the command runs in the output directory, and the whole output directory
+goes back to S3. cwltool then collects outputs from that S3 prefix (as it collects a container's
+outputs from the host), so outputs are `s3://` locations that the next step uses in place;
+nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from snakemake_executor_awsbatch.taskspec import (
 )
 
 from .callcache import CallCache
+from .companion import companion_for, docker_image
 from .disk import DiskRequest, check_disk, unknown_disk_warning
 from .efs import EfsLayout
 from .fsaccess import is_efs, is_s3, s3_location
@@ -63,7 +66,7 @@ class AwsBatchJob(CommandLineJob):
 
     def _required_env(self) -> dict[str, str]:
         # The job's PATH is the container's, not the controller's.
-        return {"HOME": self.outdir, "TMPDIR": self.tmpdir}
+        return {"HOME": self.builder.outdir, "TMPDIR": self.builder.tmpdir}
 
     # ---- synchronous form, for executors that call run() -------------------------------
     def run(
@@ -171,7 +174,7 @@ class AwsBatchJob(CommandLineJob):
         job's copy is the original, as cwltool's symlinked in-place entries resolve to it."""
         if self.generatemapper is None:
             return []
-        base = self.outdir.rstrip("/") + "/"
+        base = self.builder.outdir.rstrip("/") + "/"
         pairs: list[tuple[str, str]] = []
         for _key, ent in self.generatemapper.items_exclude_children():
             writable = ent.type in ("WritableFile", "WritableDirectory") and ent.staged
@@ -315,34 +318,40 @@ class AwsBatchJob(CommandLineJob):
         staged, empty_dirs = self._staged_inputs()
         prefix = session.job_prefix(self.name)
         self._outdir_uri = f"{prefix}/outdir"
-        dirs = [self.outdir, self.tmpdir, *empty_dirs]
+        # In-job paths: the controller's own in the default layout, /awsbatch-work/... for a
+        # companion-layout job (cwltool's container layout; the builder holds them either way).
+        outdir, tmpdir = self.builder.outdir, self.builder.tmpdir
+        image = self._image()
+        companion = companion_for(image, session.settings)
+        dirs = [outdir, tmpdir, *empty_dirs]
         argv = " ".join(shlex.quote(arg) for arg in commands)
-        if self.timelimit:
+        if self.timelimit and companion is None:
             argv = f"timeout -s KILL {int(self.timelimit)} {argv}"
-        manifest = os.path.join(self.tmpdir, MANIFEST_FILE)
+        manifest = os.path.join(tmpdir, MANIFEST_FILE)
         checksums = bool(runtimeContext.compute_checksum)
+        # A tool image may lack `find` and `sha1sum`: without the manifest the controller
+        # marks the output directory and computes checksums itself.
+        describe = [] if companion else manifest_script(outdir, manifest, checksums)
         script = "\n".join(
             [
                 "mkdir -p " + " ".join(shlex.quote(d) for d in dirs),
-                f"cd {shlex.quote(self.outdir)}",
+                f"cd {shlex.quote(outdir)}",
                 argv,
                 "rc=$?",
-                *manifest_script(self.outdir, manifest, checksums),
+                *describe,
                 "exit $rc",
             ]
         )
+        outputs = [StagedFile(s3_uri=self._outdir_uri, path=outdir, is_directory=True)]
+        if not companion:
+            outputs.append(
+                StagedFile(s3_uri=f"{self._outdir_uri}.manifest", path=manifest, optional=True)
+            )
         launch = LaunchSpec(
-            staging=StagingManifest(
-                prefix=prefix,
-                inputs=tuple(staged),
-                outputs=(
-                    StagedFile(s3_uri=self._outdir_uri, path=self.outdir, is_directory=True),
-                    StagedFile(s3_uri=f"{self._outdir_uri}.manifest", path=manifest, optional=True),
-                ),
-            ),
+            staging=StagingManifest(prefix=prefix, inputs=tuple(staged), outputs=tuple(outputs)),
             shell=script,
             env=env,
-            workdir=self.outdir,
+            workdir=outdir,
             stdin=self.stdin,
             stdout=self.stdout,
             stderr=self.stderr,
@@ -352,7 +361,8 @@ class AwsBatchJob(CommandLineJob):
         timeout = max(60, int(self.timelimit) + 60) if self.timelimit else None
         return TaskSpec(
             name=batch_job_name(self.name),
-            image=self._image(),
+            image=image,
+            companion_image=companion,
             launch=launch,
             queue=session.settings.queue,
             vcpus=float(max(1, math.ceil(float(resources.get("cores", 1))))),
@@ -401,11 +411,7 @@ class AwsBatchJob(CommandLineJob):
 
     def _image(self) -> str:
         req, _ = self.builder.get_requirement("DockerRequirement")
-        if req is not None:
-            for key in ("dockerPull", "dockerImageId"):
-                if req.get(key):
-                    return str(req[key])
-        return self.session.settings.default_image
+        return docker_image(req) or self.session.settings.default_image
 
     def _write_back_inplace_updates(self, outdir_uri: str) -> None:
         """InplaceUpdateRequirement: the job changed its copy; carry the change to the input
@@ -413,7 +419,7 @@ class AwsBatchJob(CommandLineJob):
         if self.generatemapper is None:
             return
         store = self.session.store
-        base = self.outdir.rstrip("/") + "/"
+        base = self.builder.outdir.rstrip("/") + "/"
         for _key, ent in self.generatemapper.items_exclude_children():
             if ent.type not in ("WritableFile", "WritableDirectory") or not ent.staged:
                 continue

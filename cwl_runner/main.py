@@ -44,6 +44,9 @@ def _own_parser() -> argparse.ArgumentParser:
     parser.add_argument("--awsbatch-region", default=env("AWS_REGION", env("AWS_DEFAULT_REGION")))
     parser.add_argument("--awsbatch-endpoint-url", default=env("CWL_AWSBATCH_ENDPOINT_URL"))
     parser.add_argument("--awsbatch-default-image", default=env("CWL_AWSBATCH_DEFAULT_IMAGE"))
+    parser.add_argument(
+        "--awsbatch-companion-image", default=env("CWL_AWSBATCH_COMPANION_IMAGE") or None
+    )
     parser.add_argument("--awsbatch-poll-seconds", type=float, default=None)
     parser.add_argument("--awsbatch-efs", action="append", default=[])
     parser.add_argument("--awsbatch-no-call-cache", action="store_true")
@@ -112,6 +115,8 @@ def _settings(own: argparse.Namespace, where: dict[str, Any]) -> RunnerSettings:
     kwargs: dict[str, Any] = {}
     if own.awsbatch_default_image:
         kwargs["default_image"] = own.awsbatch_default_image
+    if own.awsbatch_companion_image:
+        kwargs["companion_image"] = own.awsbatch_companion_image
     mounts = tuple(parse_efs(e) for e in own.awsbatch_efs)
     if own.local:
         kwargs["efs_on_demand"] = local_on_demand(_local_file_systems(where), mounts)

@@ -73,6 +73,8 @@ class RunnerSettings:
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     # The local cloud runs jobs on this machine: its disk is what a job can have.
     host_disk_mib: int | None = None
+    # Set: tools whose image is not `default_image` stage in companion containers of their job.
+    companion_image: str | None = None
 
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]")
