@@ -94,8 +94,7 @@ def _write(path: Path, doc: dict[str, Any]) -> str:
 
 def _describe(cloud: LocalCloud, job_id: str) -> dict[str, Any]:
     batch = boto3.client("batch", endpoint_url=cloud.endpoint_url, region_name=cloud.region)
-    job: dict[str, Any] = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-    return job
+    return dict(batch.describe_jobs(jobs=[job_id])["jobs"][0])
 
 
 @pytest.fixture
@@ -200,3 +199,45 @@ def test_failing_tool_exits_1_with_its_log(local_env: LocalCloud, tmp_path: Path
     assert _describe(local_env, job_id)["status"] == "FAILED"
     assert "the-tool-says-no" in err
     assert "exit 4" in err
+
+
+WORKFLOW = {
+    "cwlVersion": "v1.2",
+    "class": "Workflow",
+    "requirements": {"StepInputExpressionRequirement": {}},
+    "inputs": {"f": "File"},
+    "outputs": {"joined": {"type": "File", "outputSource": "join/out"}},
+    "steps": {
+        "tool_image": {
+            "run": {
+                "class": "CommandLineTool",
+                "requirements": {
+                    "DockerRequirement": {"dockerPull": TOOL_IMAGE},
+                    "InitialWorkDirRequirement": {
+                        "listing": [{"entryname": "note.txt", "entry": "from initial workdir\n"}]
+                    },
+                },
+                "baseCommand": ["sh", "-c", 'cat note.txt "$0" > made.txt'],
+                "inputs": {"f": {"type": "File", "inputBinding": {"position": 1}}},
+                "outputs": {"made": {"type": "File", "outputBinding": {"glob": "made.txt"}}},
+            },
+            "in": {"f": "f"},
+            "out": ["made"],
+        },
+        "join": {"run": str(DATA / "cat.cwl"), "in": {"f": "tool_image/made"}, "out": ["out"]},
+    },
+}
+
+
+@pytest.mark.e2e
+def test_companion_step_feeds_a_default_step(local_env: LocalCloud, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("input line\n")
+    workflow = _write(tmp_path / "wf.cwl", WORKFLOW)
+    job = _write(tmp_path / "job.json", {"f": {"class": "File", "path": str(source)}})
+    code, result, err, backend = _run(["--outdir", str(tmp_path / "o"), workflow, job])
+    assert code == 0, err
+    layouts = sorted((spec.companion_image or "single") for spec, _ in backend.submitted)
+    assert layouts == sorted([COMPANION_IMAGE, "single"])
+    text = Path(result["joined"]["path"]).read_text()
+    assert text == "from initial workdir\ninput line\n"
