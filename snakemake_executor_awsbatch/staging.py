@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 
+from snakemake_executor_awsbatch import dirmarkers
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, file_checksum
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.s3download import META_KEY, ObjectFetcher, StagingError
@@ -173,12 +174,15 @@ class S3Stager:
         if algo:
             args["ChecksumAlgorithm"] = algo
             args["Metadata"] = {META_KEY: f"{algo}:{file_checksum(path, algo)}"}
-        if self.settings.sse_kms_key_id:
-            args["ServerSideEncryption"] = "aws:kms"
-            args["SSEKMSKeyId"] = self.settings.sse_kms_key_id
+        args.update(self._sse_args())
         if self.settings.storage_class:
             args["StorageClass"] = self.settings.storage_class
         return args
+
+    def _sse_args(self) -> dict[str, Any]:
+        if not self.settings.sse_kms_key_id:
+            return {}
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.settings.sse_kms_key_id}
 
     def upload_files(self, pairs: Iterable[tuple[str, str]]) -> TransferStats:
         """Upload (local path, s3 uri) pairs in parallel."""
@@ -209,7 +213,10 @@ class S3Stager:
                 path = os.path.join(root, name)
                 rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
                 pairs.append((path, join_s3_uri(uri, rel)))
-        return self.upload_files(pairs)
+        stats = self.upload_files(pairs)
+        # Empty directories have no keys of their own: a zero-byte "dir/" marker keeps each.
+        dirmarkers.upload_markers(self.client, local_dir, uri, self._sse_args())
+        return stats
 
     # -- downloads ----------------------------------------------------------------------------
 
@@ -228,22 +235,32 @@ class S3Stager:
 
     def list_prefix(self, uri: str) -> list[tuple[str, int]]:
         """(key, size) of every object under `uri/`, skipping folder markers."""
+        return self._list(uri)[0]
+
+    def _list(self, uri: str) -> tuple[list[tuple[str, int]], list[str]]:
+        """(key, size) of the objects under `uri/`, and the directory-marker keys apart."""
         bucket, prefix = parse_s3_uri(uri)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
-        out: list[tuple[str, int]] = []
+        objects: list[tuple[str, int]] = []
+        markers: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if not obj["Key"].endswith("/"):
-                    out.append((obj["Key"], int(obj["Size"])))
-        return out
+                key = str(obj["Key"])
+                if dirmarkers.is_marker(key):
+                    markers.append(key)
+                else:
+                    objects.append((key, int(obj["Size"])))
+        return objects, markers
 
     def download_directory(self, uri: str, local_dir: str) -> TransferStats:
-        """Download every object under the prefix `uri/` into a directory."""
+        """Download every object under the prefix `uri/` into a directory, and recreate the
+        empty directories its markers name."""
         bucket, prefix = parse_s3_uri(uri)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
-        objects = self.list_prefix(uri)
+        objects, markers = self._list(uri)
         os.makedirs(local_dir, exist_ok=True)
+        dirmarkers.recreate_dirs(local_dir, prefix, markers)
         pairs = [
             (format_s3_uri(bucket, key), os.path.join(local_dir, *key[len(prefix) :].split("/")))
             for key, _ in objects

@@ -135,6 +135,23 @@ def test_directories_and_secondary_files(s3: Any, bucket: str, tmp_path: Path) -
     assert (back / "x.bam.bai").read_bytes() == (work / "x.bam.bai").read_bytes()
 
 
+def test_empty_directories_survive_the_round_trip(s3: Any, bucket: str, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    _write(tree / "a" / "f.txt", 5)
+    (tree / "a" / "empty").mkdir()
+    (tree / "b" / "c").mkdir(parents=True)  # an empty chain: only the deepest needs a marker
+    uri = f"s3://{bucket}/dirs/tree"
+    with S3Stager(s3, SMALL) as stager:
+        up = stager.upload_directory(str(tree), uri)
+        back = tmp_path / "back"
+        down = stager.download_directory(uri, str(back))
+    assert (up.files, down.files) == (1, 1)  # markers are not counted as files
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="dirs/")["Contents"])
+    assert keys == ["dirs/tree/a/empty/", "dirs/tree/a/f.txt", "dirs/tree/b/c/"]
+    assert (back / "a" / "empty").is_dir() and (back / "b" / "c").is_dir()
+    assert (back / "a" / "f.txt").read_bytes() == (tree / "a" / "f.txt").read_bytes()
+
+
 def test_missing_required_output_and_glob(s3: Any, bucket: str, tmp_path: Path) -> None:
     _write(tmp_path / "a.vcf", 10)
     _write(tmp_path / "b.vcf", 20)
