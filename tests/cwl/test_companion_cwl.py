@@ -241,3 +241,27 @@ def test_companion_step_feeds_a_default_step(local_env: LocalCloud, tmp_path: Pa
     assert layouts == sorted([COMPANION_IMAGE, "single"])
     text = Path(result["joined"]["path"]).read_text()
     assert text == "from initial workdir\ninput line\n"
+
+
+DIR_TOOL = {
+    "cwlVersion": "v1.2",
+    "class": "CommandLineTool",
+    "requirements": {"DockerRequirement": {"dockerPull": TOOL_IMAGE}},
+    "baseCommand": ["sh", "-c", "mkdir -p tree/empty tree/full && echo x > tree/full/f.txt"],
+    "inputs": {},
+    "outputs": {"tree": {"type": "Directory", "outputBinding": {"glob": "tree"}}},
+}
+
+
+@pytest.mark.e2e
+def test_empty_subdirectory_of_an_output_survives(local_env: LocalCloud, tmp_path: Path) -> None:
+    # No in-job manifest here: the core's directory upload marks the empty directory.
+    tool = _write(tmp_path / "tree.cwl", DIR_TOOL)
+    job = _write(tmp_path / "job.json", {})
+    code, result, err, backend = _run(["--outdir", str(tmp_path / "o"), tool, job])
+    assert code == 0, err
+    [(spec, _job_id)] = backend.submitted
+    assert spec.companion_image == COMPANION_IMAGE
+    tree = Path(result["tree"]["path"])
+    assert (tree / "empty").is_dir() and not any((tree / "empty").iterdir())
+    assert (tree / "full" / "f.txt").read_text() == "x\n"
