@@ -55,7 +55,7 @@ class CallCache:
             "stderr": launch.stderr,
             "success_codes": list(launch.success_codes),
             "inputs": sorted(
-                (normalise(s.path) or "", self._content_id(s.s3_uri), s.is_directory)
+                (_placed(s.path, workdir), self._content_id(s.s3_uri), s.is_directory)
                 for s in launch.staging.inputs
             ),
             "image": spec.image,
@@ -95,3 +95,13 @@ class CallCache:
         bucket, obj = parse_s3_uri(self._entry_uri(key))
         body = json.dumps({"outdir": outdir_uri}).encode("utf-8")
         self.store.client.put_object(Bucket=bucket, Key=obj, Body=body)
+
+
+def _placed(path: str, workdir: str) -> str:
+    """Where an input lands, without run-specific paths: its place inside the working directory
+    (InitialWorkDir entry names change what the tool sees, so two steps that differ only in
+    them must not share a key), else just its name (staging directories are per run)."""
+    base = workdir.rstrip("/") + "/"
+    if workdir and path.startswith(base):
+        return "@outdir/" + path[len(base) :]
+    return "@stage/" + path.rstrip("/").rsplit("/", 1)[-1]

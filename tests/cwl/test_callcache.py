@@ -47,3 +47,21 @@ def test_key_changes_with_content_command_and_resources() -> None:
     assert cache.key_for(_spec("/tmp/run-a", "aa" * 32, memory=2048)) != base
     other_image = dataclasses.replace(_spec("/tmp/run-a", "aa" * 32), image="ubuntu")
     assert cache.key_for(other_image) != base
+
+
+def test_initial_workdir_entry_names_are_part_of_the_key() -> None:
+    # Two tools that stage the same input into the working directory under different names
+    # (iwd-passthrough3 and 4 of the conformance suite) must not share cached outputs.
+    cache = _cache()
+
+    def staged_as(name: str, run_dir: str) -> TaskSpec:
+        spec = _spec(run_dir, "aa" * 32, command="true")
+        entry = StagedFile(s3_uri=f"{ROOT}/cas/{'aa' * 32}", path=f"{run_dir}/out/{name}")
+        staging = dataclasses.replace(spec.launch.staging, inputs=(entry,))
+        script = f"mkdir -p {run_dir}/out {run_dir}/tmp\ncd {run_dir}/out\nexec true"
+        launch = dataclasses.replace(spec.launch, staging=staging, shell=script)
+        return dataclasses.replace(spec, launch=launch)
+
+    renamed = cache.key_for(staged_as("renamed-filelist.txt", "/tmp/run-a"))
+    assert renamed != cache.key_for(staged_as("inp-filelist.txt", "/tmp/run-a"))
+    assert renamed == cache.key_for(staged_as("renamed-filelist.txt", "/tmp/run-b"))
