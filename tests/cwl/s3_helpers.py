@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +70,18 @@ outputs:
 
 
 class Recorder:
-    """Wraps the real BatchSubmitter and keeps every submitted spec."""
+    """Wraps the real BatchSubmitter and keeps every submitted spec and its Batch job id."""
 
     def __init__(self, inner: BatchBackend) -> None:
         self.inner = inner
         self.submitted: list[TaskSpec] = []
+        self.job_ids: list[str] = []
 
     def submit(self, spec: TaskSpec) -> str:
         self.submitted.append(spec)
-        return self.inner.submit(spec)
+        job_id = self.inner.submit(spec)
+        self.job_ids.append(job_id)
+        return job_id
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -107,10 +110,13 @@ def local_env(local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Local
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_REGION", local_cloud.region)
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_QUEUE", local_cloud.queue_name)
     monkeypatch.setenv("CWL_AWSBATCH_LOCAL_EFS", local_cloud.efs_file_system_id)
+    monkeypatch.delenv("CWL_AWSBATCH_COMPANION_IMAGE", raising=False)
     return local_cloud
 
 
-def run_cwl(args: list[str]) -> tuple[int, dict[str, Any], str, Recorder]:
+def run_cwl(
+    args: list[str], options: Sequence[str] = ("--awsbatch-no-call-cache",)
+) -> tuple[int, dict[str, Any], str, Recorder]:
     """cwl-awsbatch --local in this process; (exit code, output object, stderr, recorder)."""
     holder: list[Recorder] = []
 
@@ -119,7 +125,7 @@ def run_cwl(args: list[str]) -> tuple[int, dict[str, Any], str, Recorder]:
         return holder[0]
 
     out, err = io.StringIO(), io.StringIO()
-    code = run(["--local", "--awsbatch-no-call-cache", *args], out, err, factory)
+    code = run(["--local", *options, *args], out, err, factory)
     text = out.getvalue()
     recorder = holder[0] if holder else Recorder(None)  # type: ignore[arg-type]
     return code, json.loads(text) if text.strip() else {}, err.getvalue(), recorder

@@ -6,9 +6,7 @@ that an image without Python works."""
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,13 @@ from cwltool.context import RuntimeContext
 from cwltool.errors import WorkflowException
 
 from cwl_runner.companion import STAGEDIR, companion_context, companion_for
-from cwl_runner.main import _backend, _own_parser, run
-from cwl_runner.session import BatchBackend, RunnerSettings
+from cwl_runner.main import _own_parser
+from cwl_runner.session import RunnerSettings
 from snakemake_executor_awsbatch.localcloud import LocalCloud
-from snakemake_executor_awsbatch.taskspec import TaskSpec
+
+from .s3_helpers import Recorder, local_env, run_cwl
+
+__all__ = ["local_env"]  # fixture used by this module's tests
 
 TOOL_IMAGE = "registry.example.org/tools/no-python:1"
 COMPANION_IMAGE = "registry.example.org/project/awsbatch:1"
@@ -53,38 +54,8 @@ FAILING_TOOL = {
 }
 
 
-class Recording:
-    """Wraps the real BatchSubmitter and records each submitted spec with its Batch job id."""
-
-    def __init__(self, inner: BatchBackend) -> None:
-        self.inner = inner
-        self.submitted: list[tuple[TaskSpec, str]] = []
-
-    def preflight(self, specs: Sequence[TaskSpec]) -> None:
-        self.inner.preflight(specs)
-
-    def submit(self, spec: TaskSpec) -> str:
-        job_id = self.inner.submit(spec)
-        self.submitted.append((spec, job_id))
-        return job_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def _run(args: list[str]) -> tuple[int, dict[str, Any], str, Recording]:
-    holder: list[Recording] = []
-
-    def factory(settings: RunnerSettings) -> BatchBackend:
-        holder.append(Recording(_backend(settings)))
-        return holder[0]
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = ["--local", "--awsbatch-companion-image", COMPANION_IMAGE, *args]
-    code = run(argv, stdout=out, stderr=err, backend_factory=factory)
-    text = out.getvalue()
-    assert holder, err.getvalue()
-    return code, (json.loads(text) if text.strip() else {}), err.getvalue(), holder[0]
+def _run(args: list[str]) -> tuple[int, dict[str, Any], str, Recorder]:
+    return run_cwl(args, options=("--awsbatch-companion-image", COMPANION_IMAGE))
 
 
 def _write(path: Path, doc: dict[str, Any]) -> str:
@@ -95,18 +66,6 @@ def _write(path: Path, doc: dict[str, Any]) -> str:
 def _describe(cloud: LocalCloud, job_id: str) -> dict[str, Any]:
     batch = boto3.client("batch", endpoint_url=cloud.endpoint_url, region_name=cloud.region)
     return dict(batch.describe_jobs(jobs=[job_id])["jobs"][0])
-
-
-@pytest.fixture
-def local_env(local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> LocalCloud:
-    for key, value in local_cloud.client_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("CWL_AWSBATCH_LOCAL_ENDPOINT", local_cloud.endpoint_url)
-    monkeypatch.setenv("CWL_AWSBATCH_LOCAL_REGION", local_cloud.region)
-    monkeypatch.setenv("CWL_AWSBATCH_LOCAL_QUEUE", local_cloud.queue_name)
-    monkeypatch.setenv("CWL_AWSBATCH_LOCAL_EFS", local_cloud.efs_file_system_id)
-    monkeypatch.delenv("CWL_AWSBATCH_COMPANION_IMAGE", raising=False)
-    return local_cloud
 
 
 # --- which jobs use the layout, without a cloud -----------------------------------------------
@@ -155,7 +114,7 @@ def test_tool_image_runs_in_a_companion_job(local_env: LocalCloud, tmp_path: Pat
     outdir = tmp_path / "out"
     code, result, err, backend = _run(["--outdir", str(outdir), tool, job])
     assert code == 0, err
-    [(spec, job_id)] = backend.submitted
+    [spec], [job_id] = backend.submitted, backend.job_ids
     assert spec.image == TOOL_IMAGE and spec.companion_image == COMPANION_IMAGE
     described = _describe(local_env, job_id)
     containers = described["ecsProperties"]["taskProperties"][0]["containers"]
@@ -182,7 +141,7 @@ def test_default_image_tool_keeps_the_single_container_job(
     job = _write(tmp_path / "job.json", {"f": {"class": "File", "path": str(source)}})
     code, result, err, backend = _run(["--outdir", str(tmp_path / "o"), str(DATA / "cat.cwl"), job])
     assert code == 0, err
-    [(spec, job_id)] = backend.submitted
+    [spec], [job_id] = backend.submitted, backend.job_ids
     assert spec.companion_image is None
     assert "ecsProperties" not in _describe(local_env, job_id)
     assert Path(result["out"]["path"]).read_text() == "plain\n"
@@ -194,7 +153,7 @@ def test_failing_tool_exits_1_with_its_log(local_env: LocalCloud, tmp_path: Path
     job = _write(tmp_path / "job.json", {})
     code, _result, err, backend = _run(["--outdir", str(tmp_path / "o"), tool, job])
     assert code == 1
-    [(spec, job_id)] = backend.submitted
+    [spec], [job_id] = backend.submitted, backend.job_ids
     assert spec.companion_image == COMPANION_IMAGE
     assert _describe(local_env, job_id)["status"] == "FAILED"
     assert "the-tool-says-no" in err
@@ -237,7 +196,7 @@ def test_companion_step_feeds_a_default_step(local_env: LocalCloud, tmp_path: Pa
     job = _write(tmp_path / "job.json", {"f": {"class": "File", "path": str(source)}})
     code, result, err, backend = _run(["--outdir", str(tmp_path / "o"), workflow, job])
     assert code == 0, err
-    layouts = sorted((spec.companion_image or "single") for spec, _ in backend.submitted)
+    layouts = sorted((spec.companion_image or "single") for spec in backend.submitted)
     assert layouts == sorted([COMPANION_IMAGE, "single"])
     text = Path(result["joined"]["path"]).read_text()
     assert text == "from initial workdir\ninput line\n"
@@ -260,7 +219,7 @@ def test_empty_subdirectory_of_an_output_survives(local_env: LocalCloud, tmp_pat
     job = _write(tmp_path / "job.json", {})
     code, result, err, backend = _run(["--outdir", str(tmp_path / "o"), tool, job])
     assert code == 0, err
-    [(spec, _job_id)] = backend.submitted
+    [spec] = backend.submitted
     assert spec.companion_image == COMPANION_IMAGE
     tree = Path(result["tree"]["path"])
     assert (tree / "empty").is_dir() and not any((tree / "empty").iterdir())
