@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -121,6 +122,17 @@ class LocalCloud:
     def efs_root(self, fs_id: str) -> Path:
         """The host directory backing an EFS file system."""
         return self._state_dir / "efs" / fs_id
+
+    def wait_for_job_end(self, seen: int, timeout: float) -> int:
+        """Block until more than `seen` jobs have ended here, or `timeout` s; the count now.
+
+        A client in this process can wake on a job's end instead of sleeping until its next
+        status check: the signal real Batch gives through EventBridge, without the plumbing.
+        """
+        if self._engine is None:  # not started or stopped: behave like a plain pause
+            time.sleep(timeout)
+            return seen
+        return self._engine.wait_for_job_end(seen, timeout)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point boto3 (and the AWS CLI) at this cloud."""

@@ -95,6 +95,8 @@ class Engine:
         self._fresh: list[Job] = []
         self._dependents: dict[str, list[Job]] = {}
         self._finished: list[str] = []
+        # How many jobs have ever ended: what `wait_for_job_end` callers compare against.
+        self._ended_count = 0
         self._runnable: dict[str, Job] = {}
         self._to_launch: list[AttemptRunner] = []
         self._archive: dict[str, dict[str, Any]] = store.load_jobs()
@@ -167,6 +169,17 @@ class Engine:
             size = found.get("arrayProperties", {}).get("size")
             return int(size) if size is not None else None
         return None
+
+    def wait_for_job_end(self, seen: int, timeout: float) -> int:
+        """Block until more than `seen` jobs have ended (or `timeout` s pass); the count now."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._ended_count <= seen and not self._stopped:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return self._ended_count
 
     # ----- commands ------------------------------------------------------------------------
 
@@ -461,6 +474,7 @@ class Engine:
         job.stopped_at = now_ms()
         self._active.pop(job.job_id, None)
         self._finished.append(job.job_id)
+        self._ended_count += 1
         self._store.append_job(job.to_detail())
         if job.parent_id is not None:
             self._update_parent(self._jobs[job.parent_id])

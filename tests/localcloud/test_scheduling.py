@@ -320,3 +320,18 @@ def test_memory_shared_after_fork_counts_once(local_cloud: LocalCloud, batch: An
     arn = register(batch, "forker", ["python", "-c", script], memory="100")
     done = wait(batch, submit(batch, local_cloud, arn, "forker"), timeout=30)
     assert done["status"] == "SUCCEEDED", done.get("container")
+
+
+def test_wait_for_job_end_wakes_on_an_end_and_times_out_otherwise(
+    local_cloud: LocalCloud, batch: Any
+) -> None:
+    gate = local_cloud.state_dir / "end-gate"
+    arn = register(batch, "gated", ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"])
+    seen = local_cloud.wait_for_job_end(0, timeout=0)
+    job = submit(batch, local_cloud, arn, "gated")
+    # Nothing has ended yet: the wait runs out and reports the same count.
+    assert local_cloud.wait_for_job_end(seen, timeout=0.3) == seen
+    gate.touch()
+    after = local_cloud.wait_for_job_end(seen, timeout=30)
+    assert after == seen + 1
+    assert wait(batch, job)["status"] == "SUCCEEDED"
