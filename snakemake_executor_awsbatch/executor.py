@@ -9,9 +9,11 @@ log, and the whole log is saved under `.snakemake/awsbatch_logs/`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from snakemake_interface_executor_plugins.settings import CommonSettings
 from snakemake_executor_awsbatch.direct_shell import DirectPlan, NotDirect, direct_plan
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
-from snakemake_executor_awsbatch.local_mode import copy_outputs
+from snakemake_executor_awsbatch.local_mode import active_cloud, copy_outputs
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.run_totals import RunTotals
 from snakemake_executor_awsbatch.s3uri import join_s3_uri, parse_s3_uri
@@ -41,6 +43,8 @@ from snakemake_executor_awsbatch.taskspec import (
 
 LOG_DIR = Path(".snakemake") / "awsbatch_logs"
 IDLE_BACKOFF = 3.0
+# The longest the status loop sleeps without looking whether the run is shutting down.
+WAKE_CHECK_SECONDS = 0.25
 _log = logging.getLogger(__name__)
 
 
@@ -52,6 +56,10 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
     """Submit Snakemake jobs to AWS Batch (or to the local cloud) and follow them."""
 
     next_seconds_between_status_checks: float  # a property of RemoteExecutor
+    # Class-level defaults: RemoteExecutor starts the status thread, which calls `sleep`,
+    # before `__post_init__` has run.
+    _job_end_signal: Callable[[int, float], int] | None = None
+    _ended_seen = 0
 
     def __post_init__(self) -> None:
         """Validate the settings and connect to Batch; nothing is submitted yet."""
@@ -74,6 +82,10 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         self._explained_rules: set[str] = set()
         self._direct_jobs: set[str] = set()
         self.totals = RunTotals()
+        # On the local cloud, which runs in this process, a job's end wakes the status loop at
+        # once; on AWS there is no such signal and the loop sleeps its interval.
+        if self.config.local:
+            self._job_end_signal = active_cloud().wait_for_job_end
 
     # ---- submission -------------------------------------------------------------------------
 
@@ -228,19 +240,40 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             if state is None or not state.is_finished:
                 yield info
             elif not state.is_failed:
-                self._count(info)
                 if state.spot_reclaims:
                     self.logger.info(
                         f"{state.job_name or state.job_id} survived {state.spot_reclaims} spot "
                         f"reclaim(s) and succeeded on attempt {len(state.attempts)}."
                     )
+                # Snakemake first: its next jobs need not wait for the report's round trip.
                 self.report_job_success(info)
+                self._count(info)
             else:
                 moved = self._fallback(info, state)
                 if moved is not None:
                     yield moved
                 else:
                     self._report_failure(info, state)
+
+    async def sleep(self) -> None:
+        """Pause until the next status check; sooner when a local-cloud job ends or the run ends.
+
+        The pause is taken in short slices so that `shutdown` never waits out a long interval.
+        """
+        deadline = time.monotonic() + float(self.next_seconds_between_status_checks)
+        signal = self._job_end_signal
+        while self.wait:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            pause = min(remaining, WAKE_CHECK_SECONDS)
+            if signal is None:
+                await asyncio.sleep(pause)
+                continue
+            ended = await asyncio.to_thread(signal, self._ended_seen, pause)
+            if ended > self._ended_seen:
+                self._ended_seen = ended
+                return
 
     def _count(self, info: SubmittedJobInfo) -> None:
         spec: TaskSpec | None = (info.aux or {}).get("spec")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ _active: list[tuple[LocalCloud, dict[str, str | None]]] = []
 
 # Keys under the storage prefix that belong to the machinery, not to the workflow.
 SKIPPED_PREFIXES = (".awsbatch/", ".snakemake/", "snakemake-workflow-sources.")
+COPY_WORKERS = 8
 
 
 def activate(chaos: str | None = None) -> LocalCloud:
@@ -81,7 +83,7 @@ def copy_outputs(storage_prefix: str, workdir: Path, s3: Any | None = None) -> l
     if key_prefix and not key_prefix.endswith("/"):
         key_prefix += "/"
     client = s3 if s3 is not None else boto3.client("s3")
-    written: list[Path] = []
+    wanted: dict[str, Path] = {}
     root = workdir.resolve()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix):
         for item in page.get("Contents", []):
@@ -91,7 +93,14 @@ def copy_outputs(storage_prefix: str, workdir: Path, s3: Any | None = None) -> l
             target = (root / relative).resolve()
             if root not in target.parents:
                 continue  # a key with '..' must not escape the working directory
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, item["Key"], str(target))
-            written.append(target)
-    return written
+            wanted[str(item["Key"])] = target
+
+    def fetch(key: str) -> Path:
+        target = wanted[key]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(target))
+        return target
+
+    # In parallel: this copy is the last thing a local run waits for, and most outputs are small.
+    with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+        return list(pool.map(fetch, wanted))

@@ -96,6 +96,7 @@ def _executor(submitter: FakeSubmitter, **config: Any) -> tuple[Executor, Simple
     ex._explained_rules = set()
     ex._direct_jobs = set()
     ex.totals = RunTotals()
+    ex.wait = True
     return ex, done
 
 
@@ -198,3 +199,34 @@ def test_module_exports_common_settings_for_snakemake() -> None:
     assert settings.non_local_exec and settings.implies_no_shared_fs
     assert settings.pass_envvar_declarations_to_cmd is False
     assert settings.auto_deploy_default_storage_provider is False
+
+
+def test_sleep_on_the_local_cloud_ends_when_a_job_ends() -> None:
+    ex, _ = _executor(FakeSubmitter({}, []))
+    calls: list[tuple[int, float]] = []
+
+    def job_end_signal(seen: int, timeout: float) -> int:
+        calls.append((seen, timeout))
+        return seen + 1 if len(calls) == 3 else seen  # the third wait sees a job end
+
+    ex._job_end_signal = job_end_signal
+    ex._ended_seen = 4
+    asyncio.run(ex.sleep())
+    assert [seen for seen, _ in calls] == [4, 4, 4]
+    assert all(0 < timeout <= executor_module.WAKE_CHECK_SECONDS for _, timeout in calls)
+    assert ex._ended_seen == 5  # the next pause waits for a later end
+
+
+def test_sleep_stops_at_once_when_the_run_shuts_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    ex, _ = _executor(FakeSubmitter({}, []))  # no job-end signal: AWS polling
+    pauses: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            ex.wait = False  # what shutdown() does while the status loop sleeps
+
+    monkeypatch.setattr(executor_module.asyncio, "sleep", fake_sleep)
+    asyncio.run(ex.sleep())
+    # A 10 s interval, but the loop looked at the flag every slice and left after the second.
+    assert pauses == [executor_module.WAKE_CHECK_SECONDS] * 2
