@@ -308,9 +308,12 @@ class Engine:
             for job_id in finished:
                 for job in self._dependents.pop(job_id, []):
                     self._evaluate(job)
+        # In queue order, like Batch's FIFO queues: a job that does not fit yet keeps the
+        # capacity it waits for, so smaller jobs behind it cannot starve it by taking each
+        # slot as it frees (they may still use what is left beyond its needs).
+        free_vcpus = self.capacity.vcpus - self._used_vcpus
+        free_memory = self.capacity.memory_mib - self._used_memory
         for job in list(self._runnable.values()):
-            free_vcpus = self.capacity.vcpus - self._used_vcpus
-            free_memory = self.capacity.memory_mib - self._used_memory
             if free_vcpus <= 1e-9 or free_memory <= 0:
                 break
             if job.vcpus > self.capacity.vcpus or job.memory_mib > self.capacity.memory_mib:
@@ -318,6 +321,8 @@ class Engine:
                 continue
             if job.vcpus <= free_vcpus + 1e-9 and job.memory_mib <= free_memory:
                 self._start(job)
+            free_vcpus -= job.vcpus
+            free_memory -= job.memory_mib
 
     def _set_status(self, job: Job, status: str) -> None:
         if job.status == status:

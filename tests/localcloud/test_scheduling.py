@@ -223,6 +223,29 @@ def test_capacity_is_shared_in_fifo_order(local_cloud_factory: Any) -> None:
     assert a["stoppedAt"] <= b["startedAt"]
 
 
+def test_a_waiting_wide_job_is_not_starved_by_narrow_jobs_behind_it(
+    local_cloud_factory: Any,
+) -> None:
+    cloud = local_cloud_factory(vcpus=2, memory_mib=1024)
+    batch = client(cloud, "batch")
+    gate = cloud.state_dir / "narrow-gate"
+    narrow = register(batch, "narrow", ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"])
+    wide = register(batch, "wide2", ["true"], vcpus="2")
+    first = submit(batch, cloud, narrow, "n1")
+    wait(batch, first, statuses=("RUNNING",))
+    blocked = submit(batch, cloud, wide, "wide")
+    later = submit(batch, cloud, narrow, "n2")
+    time.sleep(0.5)
+    # One vCPU is free, but it is held for the wide job ahead in the queue, as Batch's FIFO
+    # queue would (head-of-line blocking), so the later narrow job may not take it.
+    states = {j["jobName"]: j["status"] for j in batch.describe_jobs(jobs=[blocked, later])["jobs"]}
+    assert states == {"wide": "RUNNABLE", "n2": "RUNNABLE"}
+    gate.touch()
+    wide_done, later_done = wait(batch, blocked), wait(batch, later)
+    assert wide_done["status"] == later_done["status"] == "SUCCEEDED"
+    assert wide_done["startedAt"] <= later_done["startedAt"]
+
+
 def test_output_goes_to_the_log_stream_even_on_failure(local_cloud: LocalCloud, batch: Any) -> None:
     arn = register(
         batch, "noisy", ["sh", "-c", "for i in 1 2 3; do echo line$i; done; echo err >&2; exit 1"]
