@@ -11,10 +11,15 @@ launcher can stage those files itself, run the command with Snakemake's own bash
 storage plugin uses; the main Snakemake process then finds them exactly as if the job had run
 Snakemake.
 
+A group job runs directly when every member can: the launcher stages the inputs no member makes,
+a script (`direct_group.py`) runs the members level by level, and every member's outputs and logs
+are uploaded.
+
 Anything this module cannot reproduce exactly goes the full Snakemake way: `run:`, `script:`,
-`notebook:`, `wrapper:` and `cwl:` rules, group jobs, conda, containers, environment modules,
-shadow rules, benchmarks, and output flags other than temp/protected/directory. `direct_plan`
-returns why a job is not eligible, so the executor can say so once per rule.
+`notebook:`, `wrapper:` and `cwl:` rules (or groups with such a member), conda, containers,
+environment modules, shadow rules, benchmarks, and output flags other than
+temp/protected/directory (`pipe()` among them). `direct_plan` returns why a job is not eligible,
+so the executor can say so once per rule.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from snakemake_executor_awsbatch.direct_group import Member, group_script
 from snakemake_executor_awsbatch.taskspec import StagedFile
 
 # Output flags whose meaning the main process handles entirely (deletion of temp files,
@@ -53,6 +59,9 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# The launcher runs the script as one `bash -c` argument, and Linux caps one argument at 128 KiB
+# (MAX_ARG_STRLEN); a longer script goes the Snakemake way, which writes long commands to a file.
+MAX_SCRIPT_BYTES = 120_000
 # The resource a rule sets to 0 to force the full Snakemake path for its jobs.
 OPT_OUT_RESOURCE = "awsbatch_direct_shell"
 
@@ -78,38 +87,115 @@ class NotDirect:
 def direct_plan(
     job: Any, directory_inputs: Iterable[str] = (), shell_prefix: str | None = None
 ) -> DirectPlan | NotDirect:
-    """A direct plan for `job`, or why it must run through Snakemake in the container.
+    """A direct plan for `job` (single or group), or why it must run through Snakemake in the job.
 
     `directory_inputs` are the job's inputs that an upstream rule declares as `directory()`
-    outputs (only the DAG knows that; the input itself carries no flag). `shell_prefix` is
-    Snakemake's bash prefix; by default the one the main process's Snakefile left in place.
+    outputs (only the DAG knows that; the input itself carries no flag); those that
+    `directory_inputs(job)` finds in the job's DAG are added. `shell_prefix` is Snakemake's
+    bash prefix; by default the one the main process's Snakefile left in place.
     """
-    refusal = _refusal(job)
-    if refusal is not None:
-        return NotDirect(refusal)
-    directories = set(directory_inputs)
-    inputs: list[StagedFile] = []
-    seen: set[str] = set()
-    for item in job.input:
-        path = str(item)
-        if path in seen:
-            continue
-        seen.add(path)
-        if not item.is_storage:
-            # local() inputs (an EFS path, a shared file system) are read where they are, as
-            # Snakemake in the job would read them.
-            continue
-        inputs.append(
-            StagedFile(
-                s3_uri=str(item.storage_object.query),
-                path=path,
-                is_directory=bool(item.is_directory) or path in directories,
-            )
+    members = _members(job)
+    outputs: list[StagedFile] = []
+    logs: list[StagedFile] = []
+    for member in members:
+        refusal = _refusal(member)
+        files = _member_files(member) if refusal is None else NotDirect(refusal)
+        if isinstance(files, NotDirect):
+            if job.is_group():
+                return NotDirect(f"its member {_label(member)} cannot run directly: {files.reason}")
+            return files
+        outputs.extend(files[0])
+        logs.extend(files[1])
+    directories = set(directory_inputs) | _dag_directory_inputs(job)
+    # Inputs one member makes for another never leave the job.
+    produced = {f.path for f in (*outputs, *logs)}
+    inputs = _inputs(members, produced, directories)
+    prefix = _bash_prefix() if shell_prefix is None else shell_prefix
+    env: dict[str, str] = {}
+    if job.is_group():
+        script = group_script(
+            [[_member(m, prefix) for m in _sorted(level)] for level in job.toposorted]
         )
+    else:
+        script = _make_parent_dirs([*outputs, *logs]) + _command(job, prefix)
+        env = _thread_env(job)
+    if len(script.encode()) > MAX_SCRIPT_BYTES:
+        return NotDirect(f"its script is over {MAX_SCRIPT_BYTES} bytes, too long for bash -c")
+    return DirectPlan(
+        shell=script, inputs=tuple(inputs), outputs=tuple(outputs), logs=tuple(logs), env=env
+    )
+
+
+def directory_inputs(job: Any) -> set[str]:
+    """Inputs of `job` (or of a group's members) that a job outside it makes as directory()."""
+    dag = getattr(job, "dag", None)
+    if dag is None:
+        return set()
+    members = _members(job)
+    inside = {id(member) for member in members}
+    found: set[str] = set()
+    for member in members:
+        for producer, files in dag.dependencies.get(member, {}).items():
+            if id(producer) in inside:
+                continue
+            wanted = {str(f) for f in files}
+            found.update(
+                str(out) for out in producer.output if out.is_directory and str(out) in wanted
+            )
+    return found
+
+
+# direct_plan's keyword argument shadows the function's name inside it.
+_dag_directory_inputs = directory_inputs
+
+
+def _members(job: Any) -> list[Any]:
+    """The jobs whose commands run: a group's members in topological order, or the job."""
+    if not job.is_group():
+        return [job]
+    return [member for level in job.toposorted for member in _sorted(level)]
+
+
+def _sorted(level: Iterable[Any]) -> list[Any]:
+    # Levels are sets; a stable order keeps the script, and so the spec, the same across runs.
+    return sorted(level, key=lambda member: int(member.jobid))
+
+
+def _label(member: Any) -> str:
+    return f"rule {member.name} (jobid {member.jobid})"
+
+
+def _inputs(members: Iterable[Any], produced: set[str], directories: set[str]) -> list[StagedFile]:
+    inputs: list[StagedFile] = []
+    seen = set(produced)
+    for member in members:
+        for item in member.input:
+            path = str(item)
+            if path in seen:
+                continue
+            seen.add(path)
+            if not item.is_storage:
+                # local() inputs (an EFS path, a shared file system) are read where they are, as
+                # Snakemake in the job would read them.
+                continue
+            inputs.append(
+                StagedFile(
+                    s3_uri=str(item.storage_object.query),
+                    path=path,
+                    is_directory=bool(item.is_directory) or path in directories,
+                )
+            )
+    return inputs
+
+
+def _member_files(job: Any) -> tuple[list[StagedFile], list[StagedFile]] | NotDirect:
+    """The outputs and logs of one job, all in S3 storage, or why not."""
     outputs = []
     for item in job.output:
         if not item.is_storage:
             return NotDirect(f"output {item} is not in S3 storage")
+        # Every output is uploaded, temp ones too: the main process checks each member's outputs
+        # in storage after the group and removes the temp ones itself.
         outputs.append(
             StagedFile(
                 s3_uri=str(item.storage_object.query),
@@ -124,23 +210,27 @@ def direct_plan(
         logs.append(
             StagedFile(s3_uri=str(item.storage_object.query), path=str(item), optional=True)
         )
-    prefix = _bash_prefix() if shell_prefix is None else shell_prefix
-    command = str(job.shellcmd)
-    script = _make_parent_dirs([*outputs, *logs]) + f"{prefix}{command}{_bash_suffix()}"
+    return outputs, logs
+
+
+def _command(job: Any, prefix: str) -> str:
+    return f"{prefix}{job.shellcmd}{_bash_suffix()}"
+
+
+def _thread_env(job: Any) -> dict[str, str]:
     threads = str(job.threads)
-    return DirectPlan(
-        shell=script,
-        inputs=tuple(inputs),
-        outputs=tuple(outputs),
-        logs=tuple(logs),
-        env={name: threads for name in THREAD_VARIABLES},
+    return {name: threads for name in THREAD_VARIABLES}
+
+
+def _member(job: Any, prefix: str) -> Member:
+    parents = _parent_dirs([*(str(f) for f in job.output), *(str(f) for f in job.log)])
+    return Member(
+        label=_label(job), command=_command(job, prefix), env=_thread_env(job), parents=parents
     )
 
 
 def _refusal(job: Any) -> str | None:
     """Why `job` cannot run directly, or None when it can."""
-    if job.is_group():
-        return "it is a group job"
     if str(job.resources.get(OPT_OUT_RESOURCE, "1")).strip().lower() in {"0", "false", "no"}:
         return f"the rule sets {OPT_OUT_RESOURCE}=0"
     if not job.is_shell:
@@ -166,12 +256,14 @@ def _refusal(job: Any) -> str | None:
     return None
 
 
-def _make_parent_dirs(files: Iterable[StagedFile]) -> str:
+def _parent_dirs(paths: Iterable[str]) -> tuple[str, ...]:
     # Snakemake creates each output's and log's parent directory before the command runs
     # (IOFile.prepare); directory() outputs themselves are left to the command.
-    parents = sorted(
-        {str(PurePosixPath(f.path).parent) for f in files} - {".", "/", ""},
-    )
+    return tuple(sorted({str(PurePosixPath(p).parent) for p in paths} - {".", "/", ""}))
+
+
+def _make_parent_dirs(files: Iterable[StagedFile]) -> str:
+    parents = _parent_dirs(f.path for f in files)
     if not parents:
         return ""
     return "mkdir -p " + " ".join(shlex.quote(p) for p in parents) + "\n"

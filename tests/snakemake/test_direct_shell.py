@@ -1,22 +1,31 @@
 """Which Snakemake jobs run their shell command directly, and the plan for those that do.
 
 Jobs here are stand-ins with the attributes `direct_plan` reads; the end-to-end tests in
-test_e2e_workflow.py run real Snakemake jobs both ways and compare their outputs.
+test_e2e_workflow.py and test_e2e_groups.py run real Snakemake jobs both ways and compare their
+outputs. Group scripts are run here with bash in a temporary directory.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from snakemake_executor_awsbatch.direct_shell import (
+    MAX_SCRIPT_BYTES,
     THREAD_VARIABLES,
     DirectPlan,
     NotDirect,
     direct_plan,
+    directory_inputs,
 )
 from snakemake_executor_awsbatch.run_totals import RunTotals
 
@@ -45,7 +54,7 @@ class FakeFile:
         return SimpleNamespace(query=f"s3://bkt/run/{self.name}")
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeJob:
     input: list[FakeFile] = field(default_factory=lambda: [FakeFile("ref.fa"), FakeFile("r.fq")])
     output: list[FakeFile] = field(default_factory=lambda: [FakeFile("out/x.bam")])
@@ -59,10 +68,12 @@ class FakeJob:
     env_modules: Any = None
     is_shadow: bool = False
     benchmark: Any = None
-    group: bool = False
+    name: str = "align"
+    jobid: int = 1
+    dag: Any = None
 
     def is_group(self) -> bool:
-        return self.group
+        return False
 
 
 def _plan(job: FakeJob, **kwargs: Any) -> DirectPlan:
@@ -115,7 +126,6 @@ def test_directory_and_temp_outputs_are_fine() -> None:
     ("change", "reason"),
     [
         ({"is_shell": False}, "not a shell: rule"),
-        ({"group": True}, "group job"),
         ({"conda_env_spec": "env.yaml"}, "conda"),
         ({"container_img_url": "docker://x"}, "container"),
         ({"env_modules": ["bwa"]}, "environment modules"),
@@ -151,3 +161,267 @@ def test_run_totals_sum_reports_and_count_missing_ones(tmp_path: Any) -> None:
     assert "storage plugin" in totals.describe()  # one job ran Snakemake: its bytes are not here
     written = totals.write(tmp_path / "run.json")
     assert '"bytes_in": 2097152' in written.read_text()
+
+
+# ---- group jobs ---------------------------------------------------------------------------------
+
+BASH = shutil.which("bash") or "/bin/bash"
+
+
+@dataclass(eq=False)
+class FakeGroup:
+    toposorted: list[list[FakeJob]]
+    dag: Any = None
+
+    def is_group(self) -> bool:
+        return True
+
+
+@dataclass
+class FakeDag:
+    dependencies: dict[FakeJob, dict[FakeJob, set[str]]]
+
+
+def _member(name: str, jobid: int, command: str = "", **kwargs: Any) -> FakeJob:
+    defaults: dict[str, Any] = {"input": [], "output": [FakeFile(f"{name}.txt")], "log": []}
+    return FakeJob(name=name, jobid=jobid, shellcmd=command, **{**defaults, **kwargs})
+
+
+def _group_plan(group: FakeGroup, prefix: str = "set -euo pipefail; ") -> DirectPlan:
+    plan = direct_plan(group, shell_prefix=prefix)
+    assert isinstance(plan, DirectPlan), plan
+    return plan
+
+
+def _run(plan: DirectPlan, workdir: Path) -> subprocess.CompletedProcess[str]:
+    # As the launcher runs it: the whole script as one `bash -c` argument.
+    return subprocess.run(
+        [BASH, "-c", plan.shell], cwd=workdir, capture_output=True, text=True, timeout=60
+    )
+
+
+def _plain(path: str) -> str:
+    return path.removeprefix(f"{STORAGE}/")
+
+
+def _snakemake_prefix() -> str:
+    from snakemake.shell import shell
+
+    return str(shell._get_process_prefix("bash"))
+
+
+def test_group_stages_only_inputs_no_member_makes() -> None:
+    sort = _member(
+        "sort",
+        1,
+        input=[FakeFile("r.fq"), FakeFile("ref.fa")],
+        output=[FakeFile("sorted.txt", flags={"storage_object": 1, "temp": 1})],
+    )
+    count = _member(
+        "count",
+        2,
+        input=[FakeFile("sorted.txt"), FakeFile("ref.fa")],
+        log=[FakeFile("logs/count.log")],
+    )
+    head = _member(
+        "head",
+        3,
+        input=[FakeFile("sorted.txt"), FakeFile("/mnt/efs/genome.fa", storage=False)],
+    )
+    plan = _group_plan(FakeGroup([[sort], [head, count]]))
+    assert [_plain(f.path) for f in plan.inputs] == ["r.fq", "ref.fa"]
+    # every member's outputs, the temp one made and read inside the group included
+    assert [(_plain(f.path), f.optional) for f in plan.outputs] == [
+        ("sorted.txt", False),
+        ("count.txt", False),
+        ("head.txt", False),
+    ]
+    assert [(_plain(f.path), f.optional) for f in plan.logs] == [("logs/count.log", True)]
+    assert plan.env == {}  # each member sets its own thread variables in the script
+
+
+def test_a_member_that_needs_snakemake_keeps_the_group_on_snakemake() -> None:
+    fine = _member("sort", 1, "sort x > y")
+    scripted = _member("plot", 7, is_shell=False)
+    plan = direct_plan(FakeGroup([[fine], [scripted]]), shell_prefix="")
+    assert isinstance(plan, NotDirect)
+    assert "rule plot (jobid 7)" in plan.reason
+    assert "not a shell: rule" in plan.reason
+
+
+def test_a_group_with_a_pipe_stays_on_snakemake() -> None:
+    pipe = FakeFile("stream", flags={"storage_object": 1, "pipe": 1})
+    writer = _member("writer", 1, "seq 3 > stream", output=[pipe])
+    reader = _member("reader", 2, "cat stream > out", input=[FakeFile("stream")])
+    plan = direct_plan(FakeGroup([[writer, reader]]), shell_prefix="")
+    assert isinstance(plan, NotDirect)
+    assert "rule writer (jobid 1)" in plan.reason
+    assert "flagged pipe" in plan.reason
+
+
+def test_directory_inputs_of_single_and_group_jobs() -> None:
+    outside = _member("index", 1, output=[FakeFile("idx", flags={"directory": True})])
+    inside = _member("unpack", 2, output=[FakeFile("tree", flags={"directory": True})])
+    plain = _member("fetch", 3, output=[FakeFile("reads.fq")])
+    reader = _member("align", 4, input=[FakeFile("idx"), FakeFile("tree"), FakeFile("reads.fq")])
+    producers = {
+        outside: {f"{STORAGE}/idx"},
+        inside: {f"{STORAGE}/tree"},
+        plain: {f"{STORAGE}/reads.fq"},
+    }
+    dag = FakeDag({inside: {}, reader: producers})
+    reader.dag = dag
+    assert directory_inputs(reader) == {f"{STORAGE}/idx", f"{STORAGE}/tree"}
+    group = FakeGroup([[inside], [reader]], dag=dag)
+    # `tree` is made inside the group, so it is not staged at all; `idx` comes from outside
+    assert directory_inputs(group) == {f"{STORAGE}/idx"}
+    plan = _group_plan(group)
+    assert [(_plain(f.path), f.is_directory) for f in plan.inputs] == [
+        ("idx", True),
+        ("reads.fq", False),
+    ]
+
+
+def test_members_run_level_by_level_in_parallel_with_their_own_threads(tmp_path: Path) -> None:
+    first = _member("first", 1, f"echo one > {STORAGE}/first.txt")
+    # The two members of level 1 each wait for the other to have started: they finish only
+    # when they run at the same time (run one after the other, the first gives up with 9).
+    rendezvous = (
+        "touch {me}.started; n=0; until [ -e {other}.started ]; do "
+        "n=$((n+1)); [ $n -lt 200 ] || exit 9; sleep 0.05; done; "
+        f"cat {STORAGE}/first.txt > {STORAGE}/deep/{{me}}/t.txt; "
+        f"echo $OMP_NUM_THREADS $MKL_NUM_THREADS >> {STORAGE}/deep/{{me}}/t.txt"
+    )
+    left = _member(
+        "left",
+        3,
+        rendezvous.format(me="left", other="right"),
+        threads=2,
+        output=[FakeFile("deep/left/t.txt")],
+    )
+    right = _member(
+        "right",
+        2,
+        rendezvous.format(me="right", other="left"),
+        threads=5,
+        output=[FakeFile("deep/right/t.txt")],
+        log=[FakeFile("logs/right.log")],
+    )
+    result = _run(_group_plan(FakeGroup([[first], [left, right]])), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / STORAGE / "deep/left/t.txt").read_text() == "one\n2 2\n"
+    assert (tmp_path / STORAGE / "deep/right/t.txt").read_text() == "one\n5 5\n"
+    assert (tmp_path / STORAGE / "logs").is_dir()  # a log's parent exists before its member runs
+
+
+def test_a_failing_member_fails_the_level_after_the_other_member_finished(
+    tmp_path: Path,
+) -> None:
+    first = _member("first", 1, "touch first.txt")
+    failing = _member("broken", 2, "exit 3")
+    slow = _member("slow", 3, "sleep 0.5; echo done > slow.txt")
+    later = _member("later", 4, "touch later.txt")
+    result = _run(_group_plan(FakeGroup([[first], [failing, slow], [later]])), tmp_path)
+    assert result.returncode == 3
+    assert (tmp_path / "slow.txt").read_text() == "done\n"  # the level finished
+    assert not (tmp_path / "later.txt").exists()  # the next level never started
+    assert "rule broken (jobid 2) failed with exit code 3" in result.stderr
+    assert "slow" not in result.stderr
+
+
+def test_the_first_failure_in_level_order_gives_the_exit_code(tmp_path: Path) -> None:
+    one = _member("one", 1, "sleep 0.3; exit 4")
+    two = _member("two", 2, "exit 5")
+    result = _run(_group_plan(FakeGroup([[two, one]])), tmp_path)
+    assert result.returncode == 4
+    assert "rule two (jobid 2) failed with exit code 5" in result.stderr
+
+
+def test_snakemakes_prefix_applies_to_every_member(tmp_path: Path) -> None:
+    fine = _member("fine", 1, "touch fine.txt")
+    piped = _member("piped", 2, "false | cat; touch after.txt")
+    result = _run(_group_plan(FakeGroup([[fine, piped]]), prefix=_snakemake_prefix()), tmp_path)
+    assert result.returncode == 1
+    assert (tmp_path / "fine.txt").exists()
+    assert not (tmp_path / "after.txt").exists()
+
+
+# A quoted heredoc with quotes, $, backquotes and backslashes, then a comment on the last line;
+# and an unquoted heredoc whose terminator ends the command with no newline.
+HEREDOC = (
+    "cat > {out} <<'EOF'\n"
+    'it\'s "quoted" $HOME `date` \\n\n'
+    "EOF\n"
+    "printf '%s\\n' \"a'b\" 'c\"d' >> {out} # a comment on the last line"
+)
+UNTERMINATED = "tr a-z A-Z > {out} <<EOF\nshout $((1+2))\nEOF"
+
+
+def test_heredocs_comments_and_quotes_mean_what_they_mean_locally(tmp_path: Path) -> None:
+    commands = [HEREDOC, UNTERMINATED]
+    members = [_member(f"m{i}", i, c.format(out=f"m{i}.txt")) for i, c in enumerate(commands)]
+    after = _member("after", 9, "cat m0.txt m1.txt > after.txt")
+    group_dir, reference = tmp_path / "group", tmp_path / "reference"
+    group_dir.mkdir()
+    reference.mkdir()
+    result = _run(_group_plan(FakeGroup([members, [after]]), prefix=_snakemake_prefix()), group_dir)
+    assert result.returncode == 0, result.stderr
+    for i, command in enumerate(commands):
+        # the reference: the command as Snakemake's shell() runs it in a local run
+        local = subprocess.run(
+            [BASH, "-c", _snakemake_prefix() + command.format(out=f"m{i}.txt")],
+            cwd=reference,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert local.returncode == 0, local.stderr
+        assert (group_dir / f"m{i}.txt").read_text() == (reference / f"m{i}.txt").read_text()
+    assert (group_dir / "m0.txt").read_text().startswith('it\'s "quoted" $HOME `date` \\n\n')
+    assert (group_dir / "after.txt").read_text().endswith("a'b\nc\"d\nSHOUT 3\n")
+
+
+def test_a_stopped_group_stops_its_running_members(tmp_path: Path) -> None:
+    sleepers = [_member(f"s{i}", i, f"echo $$ > s{i}.pid; exec sleep 60") for i in (1, 2)]
+    plan = _group_plan(FakeGroup([sleepers]))
+    proc = subprocess.Popen([BASH, "-c", plan.shell], cwd=tmp_path, start_new_session=True)
+    try:
+        pids = [_wait_for_pid(tmp_path / f"s{i}.pid") for i in (1, 2)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        for pid in pids:
+            assert _gone(pid), f"member process {pid} outlived its group"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_an_oversized_script_goes_the_snakemake_way() -> None:
+    command = "echo " + "x" * MAX_SCRIPT_BYTES
+    plan = direct_plan(FakeGroup([[_member("huge", 1, command)]]), shell_prefix="")
+    assert isinstance(plan, NotDirect)
+    assert "too long" in plan.reason
+    assert isinstance(direct_plan(FakeJob(shellcmd=command), shell_prefix=""), NotDirect)
+
+
+def _wait_for_pid(path: Path) -> int:
+    for _ in range(400):
+        text = path.read_text().strip() if path.exists() else ""
+        if text:
+            return int(text)
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was never written")
+
+
+def _gone(pid: int) -> bool:
+    # An orphan may linger briefly as a zombie until init reaps it; that counts as gone.
+    for _ in range(200):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False

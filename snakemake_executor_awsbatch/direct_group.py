@@ -1,0 +1,74 @@
+"""The script that runs a Snakemake group job's shell members directly, level by level.
+
+A group job is a set of jobs Snakemake sends to one remote job. `direct_shell.direct_plan` checks
+that every member is a plain `shell:` job and collects the group's files; this module writes the
+bash script the launcher runs for it. Members run in the group's topological order
+(`GroupJob.toposorted`, a list of levels). The members of one level run at the same time, as
+Snakemake in the job would run them (the group's resources are sized for that); the script waits
+for every member of a level, and if any failed, exits with the exit code of the first failing
+member in the level's order, so a failure never leaves a member running or starts the next level.
+
+Each member runs as `bash -c '<prefix><command><suffix>'` with its own thread variables, exactly
+as Snakemake's `shell()` runs it (`Popen(cmd, shell=True, executable=bash)`), so heredocs,
+comments on the last line and quotes mean what they mean in a local run: the command travels as
+one quoted argument, never spliced into the surrounding script.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# A stop sent to the job (Batch timeout, TerminateJob) reaches the script; members running in the
+# background would not get it, so the script forwards it and exits as a signalled shell would.
+_TRAPS = (
+    "trap 'kill -TERM $(jobs -p) 2>/dev/null; exit 143' TERM\n"
+    "trap 'kill -TERM $(jobs -p) 2>/dev/null; exit 130' INT\n"
+)
+# Members need bash (Snakemake's prefix uses pipefail); $BASH is the bash running this script.
+_BASH = '"${BASH:-bash}"'
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member job of a group, as the group's script runs it."""
+
+    label: str
+    command: str
+    env: Mapping[str, str]
+    parents: tuple[str, ...] = ()
+
+
+def group_script(levels: Sequence[Sequence[Member]]) -> str:
+    """A POSIX shell script that runs `levels` in order, each level's members in parallel."""
+    parts = [_TRAPS]
+    for number, level in enumerate(levels):
+        parts.append(_level(number, level))
+    return "".join(parts)
+
+
+def _level(number: int, members: Sequence[Member]) -> str:
+    lines = [f"# level {number}"]
+    parents = sorted({p for member in members for p in member.parents})
+    if parents:
+        lines.append("mkdir -p " + " ".join(shlex.quote(p) for p in parents))
+    for index, member in enumerate(members):
+        lines.append(
+            f"{_assignments(member.env.items())}{_BASH} -c {shlex.quote(member.command)} &"
+        )
+        lines.append(f"pid{index}=$!")
+    lines.append("failed=0")
+    for index, member in enumerate(members):
+        message = shlex.quote(f"awsbatch: {member.label} failed with exit code ")
+        lines.append(f'wait "$pid{index}"; rc=$?')
+        lines.append(
+            f'if [ "$rc" -ne 0 ]; then echo {message}"$rc" >&2; '
+            f'[ "$failed" -ne 0 ] || failed=$rc; fi'
+        )
+    lines.append('if [ "$failed" -ne 0 ]; then exit "$failed"; fi')
+    return "\n".join(lines) + "\n"
+
+
+def _assignments(env: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"{name}={shlex.quote(value)} " for name, value in env)
