@@ -4,6 +4,8 @@ log and report uploaded also when the payload or the staging fails."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from typing import Any
 
@@ -138,3 +140,19 @@ def test_command_not_found_is_127(s3: Any, bucket: str) -> None:
 @pytest.mark.parametrize("argv", [[], ["not-a-uri"], ["s3://a/b", "extra"]])
 def test_bad_arguments(argv: list[str]) -> None:
     assert main(argv) == EXIT_SPEC_UNREADABLE
+
+
+def test_exit_now_flushes_buffered_output_and_passes_the_code() -> None:
+    code = (
+        "import logging, sys\n"
+        "from snakemake_executor_awsbatch.launcher import exit_now\n"
+        "logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='%(message)s')\n"
+        "print('to stdout')\n"
+        "logging.getLogger('t').info('to the log')\n"
+        "exit_now(7)\n"
+        "print('never')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 7
+    assert done.stdout == "to stdout\n"  # piped, so block-buffered until exit_now flushed it
+    assert "to the log" in done.stderr
