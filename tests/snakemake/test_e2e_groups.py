@@ -1,0 +1,95 @@
+"""End to end on the local cloud: a Snakemake group of four plain shell rules runs as one Batch job
+whose launcher runs the members directly (no Snakemake in the job), and leaves the same files as a
+plain local `snakemake -c2` run. The group reads a directory() made by a job outside it, makes and
+reads a temp() file inside it, runs two members side by side and writes a log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from smk_helpers import batch_args, run_snakemake, tree
+
+from snakemake_executor_awsbatch.local_mode import copy_outputs
+from snakemake_executor_awsbatch.localcloud import LocalCloud
+
+pytestmark = pytest.mark.e2e
+
+WORKFLOW = Path(__file__).parent / "workflows" / "groups"
+BUCKET = "smk-groups"
+PREFIX = f"s3://{BUCKET}/run"
+MEMBER_OUTPUTS = {"tmp/sorted.txt", "results/upper.txt", "results/count.txt", "results/report.txt"}
+
+
+def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
+    local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    batch_dir = tmp_path / "batch"
+    shutil.copytree(WORKFLOW, batch_dir)
+    result = run_snakemake(batch_dir, batch_args(local_cloud, PREFIX, "-j", "4"), local_cloud)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "runs Snakemake inside its jobs" not in result.stdout
+
+    s3 = _s3(local_cloud)
+    workflow_keys = _keys(s3, "run/")
+    # the temp() file made and read inside the group was uploaded, then removed by Snakemake
+    assert "run/tmp/sorted.txt" not in workflow_keys
+    assert {"run/results/report.txt", "run/logs/upper.log"} <= set(workflow_keys)
+    copy_outputs(PREFIX, batch_dir, s3=s3)
+
+    local_dir = tmp_path / "local"
+    shutil.copytree(WORKFLOW, local_dir)
+    local = run_snakemake(local_dir, ["-c2"], None)
+    assert local.returncode == 0, local.stdout[-4000:]
+    on_batch, at_home = tree(batch_dir), tree(local_dir)
+    assert sorted(on_batch) == sorted(at_home)
+    for name, content in at_home.items():
+        assert on_batch[name] == content, name
+    assert on_batch["results/count.txt"] == b"3 words, threads=2\n"
+    assert on_batch["logs/upper.log"] == b"upper: 3 lines\n"
+
+    # two Batch jobs: `source`, and the whole group; both ran directly
+    totals = json.loads((batch_dir / ".snakemake" / "awsbatch_run.json").read_text())
+    assert (totals["jobs"], totals["direct_shell_jobs"]) == (2, 2)
+    specs = [_spec(s3, key) for key in _keys(s3, "run/.awsbatch/") if key.endswith("spec.json")]
+    assert len(specs) == 2
+    (group,) = [spec for spec in specs if len(spec["staging"]["outputs"]) > 1]
+    assert "-m snakemake" not in group["shell"]  # no `python -m snakemake` job command
+    outputs = {_relative(f["path"]) for f in group["staging"]["outputs"]}
+    assert outputs == MEMBER_OUTPUTS
+    inputs = group["staging"]["inputs"]
+    assert [(_relative(f["path"]), f["is_directory"]) for f in inputs] == [("data/src", True)]
+
+    # a second run finds everything up to date in storage
+    again = run_snakemake(batch_dir, batch_args(local_cloud, PREFIX, "-j", "4", "-n"), local_cloud)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "Nothing to be done" in again.stdout, again.stdout[-4000:]
+
+
+def _relative(path: str) -> str:
+    # The launcher's paths are the storage plugin's local copies: .snakemake/storage/s3/<key>.
+    return path.split(f"/{BUCKET}/run/", 1)[1]
+
+
+def _spec(s3: Any, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def _s3(cloud: LocalCloud) -> Any:
+    env = cloud.client_env()
+    return boto3.client(
+        "s3",
+        endpoint_url=cloud.endpoint_url,
+        region_name=cloud.region,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _keys(s3: Any, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [str(item["Key"]) for page in pages for item in page.get("Contents", [])]
