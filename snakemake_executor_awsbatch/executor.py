@@ -167,7 +167,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         """Run the rule's command directly when that is exact, else Snakemake in the job."""
         plan: DirectPlan | NotDirect = NotDirect("--awsbatch-no-direct-shell is set")
         if self.config.direct_shell:
-            plan = direct_plan(job, directory_inputs=_directory_inputs(job))
+            plan = direct_plan(job)  # it finds directory() inputs in the DAG itself
         if isinstance(plan, NotDirect):
             if job.name not in self._explained_rules:
                 self._explained_rules.add(job.name)
@@ -361,18 +361,6 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         if self.config.local and prefix:
             written = copy_outputs(str(prefix), Path.cwd())
             self.logger.info(f"Copied {len(written)} output file(s) from the local cloud's S3.")
-
-
-def _directory_inputs(job: JobExecutorInterface) -> set[str]:
-    """The job's inputs that their producing jobs declare as directory() outputs."""
-    dag = getattr(job, "dag", None)
-    if dag is None or job.is_group():
-        return set()
-    found: set[str] = set()
-    for producer, files in dag.dependencies[job].items():
-        wanted = {str(f) for f in files}
-        found.update(str(out) for out in producer.output if out.is_directory and str(out) in wanted)
-    return found
 
 
 def _rule_names(job: JobExecutorInterface) -> list[str]:
