@@ -13,7 +13,7 @@ Snakemake.
 
 A group job runs directly when every member can: the launcher stages the inputs no member makes,
 a script (`direct_group.py`) runs the members level by level, and every member's outputs and logs
-are uploaded.
+are uploaded, except temp() files that no job outside the group needs.
 
 Anything this module cannot reproduce exactly goes the full Snakemake way: `run:`, `script:`,
 `notebook:`, `wrapper:` and `cwl:` rules (or groups with such a member), conda, containers,
@@ -110,6 +110,9 @@ def direct_plan(
     # Inputs one member makes for another never leave the job.
     produced = {f.path for f in (*outputs, *logs)}
     inputs = _inputs(members, produced, directories)
+    if job.is_group():
+        internal = _internal_temp_files(job)
+        outputs = [f for f in outputs if f.path not in internal]
     prefix = _bash_prefix() if shell_prefix is None else shell_prefix
     env: dict[str, str] = {}
     if job.is_group():
@@ -194,8 +197,6 @@ def _member_files(job: Any) -> tuple[list[StagedFile], list[StagedFile]] | NotDi
     for item in job.output:
         if not item.is_storage:
             return NotDirect(f"output {item} is not in S3 storage")
-        # Every output is uploaded, temp ones too: the main process checks each member's outputs
-        # in storage after the group and removes the temp ones itself.
         outputs.append(
             StagedFile(
                 s3_uri=str(item.storage_object.query),
@@ -211,6 +212,32 @@ def _member_files(job: Any) -> tuple[list[StagedFile], list[StagedFile]] | NotDi
             StagedFile(s3_uri=str(item.storage_object.query), path=str(item), optional=True)
         )
     return outputs, logs
+
+
+def _internal_temp_files(group: Any) -> set[str]:
+    """Paths of the temp() outputs that only members of `group` need, which never leave the job.
+
+    After a group job Snakemake's main process does not look in storage for temp files that no
+    job outside the group needs (GroupJob.postprocess ignores them when missing), and a later run
+    does not need them either; uploading them would cost an upload and a delete. The DAG's own
+    test decides which they are. Without a DAG (or with --notemp, which keeps temp files) every
+    output is uploaded.
+    """
+    dag = getattr(group, "dag", None)
+    if dag is None or dag.workflow.storage_settings.notemp:
+        return set()
+    targets = {str(f) for f in dag.targetfiles}
+    internal: set[str] = set()
+    for member in _members(group):
+        if member.is_checkpoint:
+            # Jobs that the checkpoint's evaluation adds to the DAG may read its temp files.
+            continue
+        for item in member.output:
+            if "temp" not in getattr(item, "flags", {}) or str(item) in targets:
+                continue
+            if not dag.is_needed_tempfile(member, item, outside_of_group_job=group):
+                internal.add(str(item))
+    return internal
 
 
 def _command(job: Any, prefix: str) -> str:

@@ -68,6 +68,7 @@ class FakeJob:
     env_modules: Any = None
     is_shadow: bool = False
     benchmark: Any = None
+    is_checkpoint: bool = False
     name: str = "align"
     jobid: int = 1
     dag: Any = None
@@ -179,7 +180,21 @@ class FakeGroup:
 
 @dataclass
 class FakeDag:
-    dependencies: dict[FakeJob, dict[FakeJob, set[str]]]
+    dependencies: dict[FakeJob, dict[FakeJob, set[str]]] = field(default_factory=dict)
+    needed_outside: set[str] = field(default_factory=set)
+    targetfiles: set[str] = field(default_factory=set)
+    notemp: bool = False
+
+    @property
+    def workflow(self) -> Any:
+        return SimpleNamespace(storage_settings=SimpleNamespace(notemp=self.notemp))
+
+    def is_needed_tempfile(
+        self, job: FakeJob, tempfile: FakeFile, outside_of_group_job: Any
+    ) -> bool:
+        # Snakemake's answer, given here: does a job outside the group still read the file?
+        assert outside_of_group_job is not None
+        return str(tempfile) in self.needed_outside
 
 
 def _member(name: str, jobid: int, command: str = "", **kwargs: Any) -> FakeJob:
@@ -230,7 +245,7 @@ def test_group_stages_only_inputs_no_member_makes() -> None:
     )
     plan = _group_plan(FakeGroup([[sort], [head, count]]))
     assert [_plain(f.path) for f in plan.inputs] == ["r.fq", "ref.fa"]
-    # every member's outputs, the temp one made and read inside the group included
+    # every member's outputs: with no DAG to ask, even the temp one the group reads itself
     assert [(_plain(f.path), f.optional) for f in plan.outputs] == [
         ("sorted.txt", False),
         ("count.txt", False),
@@ -238,6 +253,41 @@ def test_group_stages_only_inputs_no_member_makes() -> None:
     ]
     assert [(_plain(f.path), f.optional) for f in plan.logs] == [("logs/count.log", True)]
     assert plan.env == {}  # each member sets its own thread variables in the script
+
+
+def _temp(name: str) -> FakeFile:
+    return FakeFile(name, flags={"storage_object": 1, "temp": 1})
+
+
+ALL = ["inner.tmp", "shared.tmp", "final.txt"]
+
+
+@pytest.mark.parametrize(
+    ("dag", "checkpoint", "uploaded"),
+    [
+        (None, False, ALL),
+        (FakeDag(), False, ["final.txt"]),
+        (FakeDag(needed_outside={f"{STORAGE}/shared.tmp"}), False, ["shared.tmp", "final.txt"]),
+        (FakeDag(targetfiles={f"{STORAGE}/inner.tmp"}), False, ["inner.tmp", "final.txt"]),
+        (FakeDag(notemp=True), False, ALL),
+        (FakeDag(), True, ALL),
+    ],
+    ids=["no-dag", "internal", "needed-outside", "target", "notemp", "checkpoint"],
+)
+def test_temp_files_only_the_group_needs_stay_in_the_job(
+    dag: FakeDag | None, checkpoint: bool, uploaded: list[str]
+) -> None:
+    make = _member(
+        "make",
+        1,
+        input=[FakeFile("r.fq")],
+        output=[_temp("inner.tmp"), _temp("shared.tmp")],
+        is_checkpoint=checkpoint,
+    )
+    use = _member("use", 2, input=[_temp("inner.tmp")], output=[FakeFile("final.txt")])
+    plan = _group_plan(FakeGroup([[make], [use]], dag=dag))
+    assert [_plain(f.path) for f in plan.outputs] == uploaded
+    assert [_plain(f.path) for f in plan.inputs] == ["r.fq"]  # made inside: never staged in
 
 
 def test_a_member_that_needs_snakemake_keeps_the_group_on_snakemake() -> None:
@@ -269,7 +319,7 @@ def test_directory_inputs_of_single_and_group_jobs() -> None:
         inside: {f"{STORAGE}/tree"},
         plain: {f"{STORAGE}/reads.fq"},
     }
-    dag = FakeDag({inside: {}, reader: producers})
+    dag = FakeDag(dependencies={inside: {}, reader: producers})
     reader.dag = dag
     assert directory_inputs(reader) == {f"{STORAGE}/idx", f"{STORAGE}/tree"}
     group = FakeGroup([[inside], [reader]], dag=dag)
