@@ -1,5 +1,7 @@
 # Reads to analysis-ready BAMs: fastp trimming, bwa mem with read groups, fixmate, sort, markdup,
 # then BAM QC (flagstat, stats, mosdepth). Needs READS (sample -> (fq1, fq2)) and common.smk.
+# On a remote executor bwa_mem and markdup run as one job per sample (group "align"), so the
+# sorted BAM between them never waits for a second job's scheduling.
 
 
 wildcard_constraints:
@@ -43,6 +45,8 @@ rule bwa_mem:
         rg=r"@RG\tID:{sample}\tSM:{sample}\tLB:{sample}\tPL:ILLUMINA",
     log:
         "logs/bwa_mem/{sample}.log",
+    group:
+        "align"
     threads: THREADS
     resources:
         mem_mb=4000,
@@ -63,6 +67,8 @@ rule markdup:
         stats="qc/{sample}/{sample}.markdup.txt",
     log:
         "logs/markdup/{sample}.log",
+    group:
+        "align"
     threads: THREADS
     resources:
         mem_mb=2000,

@@ -1,5 +1,8 @@
 # Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks and
 # gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered.
+# On a remote executor the short steps after calling run as one job per sample (group "finish"):
+# on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
+# Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
 COMBINE = str(config.get("combine", "union"))
@@ -63,6 +66,8 @@ rule gather_calls:
         ref=ref_path,
     log:
         "logs/gather_calls/{sample}.{caller}.log",
+    group:
+        "finish"
     resources:
         mem_mb=2000,
     # Atomising makes freebayes' complex alleles comparable with bcftools' records; a second
@@ -91,6 +96,8 @@ rule combine_calls:
         tmp=lambda wildcards, output: f"{output[0]}.isec",
     log:
         "logs/combine_calls/{sample}.log",
+    group:
+        "finish"
     resources:
         mem_mb=1000,
     # isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002 (freebayes' records of the
@@ -132,6 +139,8 @@ rule filter_calls:
         expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
     log:
         "logs/filter_calls/{sample}.log",
+    group:
+        "finish"
     resources:
         mem_mb=1000,
     shell:
@@ -148,6 +157,8 @@ rule qc_summary:
         vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
     output:
         f"{OUTDIR}/{{sample}}/{{sample}}.qc.tsv",
+    group:
+        "finish"
     resources:
         mem_mb=500,
     shell:
