@@ -172,13 +172,18 @@ def executor_available() -> bool:
 
 # Seconds between the executor's status checks when running on the local cloud.
 LOCAL_STATUS_INTERVAL_SECONDS = 1
+# Snakemake's -j with the executor: how many Batch jobs may be submitted at once. The Batch queue
+# decides what runs when (the local cloud: as its 2 vCPUs allow), so every ready job is handed
+# over at once; with fewer, Snakemake re-checks every waiting job's inputs in S3 each time a slot
+# frees (measured: 687 HeadObject calls for the germline run at -j 4, 429 at -j 16).
+BATCH_JOBS_IN_FLIGHT = 16
 
 
 def snakemake_argv(
     workflow: str,
     config: Path,
     executor: bool,
-    jobs: int = 4,
+    jobs: int = BATCH_JOBS_IN_FLIGHT,
     cores: int = 2,
     storage_prefix: str = DEFAULT_STORAGE_PREFIX,
 ) -> list[str]:
@@ -220,7 +225,7 @@ def run_workflow(
     workdir: Path,
     data_dir: Path,
     executor: bool,
-    jobs: int = 4,
+    jobs: int = BATCH_JOBS_IN_FLIGHT,
     cores: int = 2,
     storage_prefix: str = DEFAULT_STORAGE_PREFIX,
     extra_config: Mapping[str, object] | None = None,
@@ -284,7 +289,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--depth", type=float, default=30.0, help="normal coverage")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=4, help="Batch jobs in flight")
+    parser.add_argument(
+        "--jobs", type=int, default=BATCH_JOBS_IN_FLIGHT, help="Batch jobs in flight"
+    )
     parser.add_argument(
         "--plain",
         action="store_true",

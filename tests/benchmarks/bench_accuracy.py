@@ -23,7 +23,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workflows.demo import RunResult, result_vcf, run_workflow, simulate_data  # noqa: E402
+from workflows.demo import (  # noqa: E402
+    BATCH_JOBS_IN_FLIGHT,
+    RunResult,
+    result_vcf,
+    run_workflow,
+    simulate_data,
+)
 from workflows.tools.compare import compare_vcfs  # noqa: E402
 
 COMBINE_MODES = ("union", "consensus", "bcftools", "freebayes")
@@ -53,7 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region-length", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=BATCH_JOBS_IN_FLIGHT)
     parser.add_argument("--plain", action="store_true", help="plain snakemake -c 2")
     parser.add_argument("--combine-study", action="store_true")
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp)")

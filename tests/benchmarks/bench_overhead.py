@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from workflows.demo import (  # noqa: E402
+    BATCH_JOBS_IN_FLIGHT,
     LOCAL_STATUS_INTERVAL_SECONDS,
     RunResult,
     result_vcf,
@@ -46,7 +47,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region-length", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=BATCH_JOBS_IN_FLIGHT)
     parser.add_argument("--scatter", type=int, default=4)
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp)")
     args = parser.parse_args()
