@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumErro
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher
-from snakemake_executor_awsbatch.s3ranged import RangedFetcher, RangeError
+from snakemake_executor_awsbatch.s3ranged import RangedFetcher, RangeError, partial_file, write_at
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,11 @@ class ObjectFetcher:
         self.client = client
         self.threshold = threshold
         self.max_attempts = max(1, max_attempts)
-        self.ranges = RangedFetcher(client, part_size, concurrency, max_attempts, _BROKEN_OFF)
+        # One budget of requests in flight for whole objects and ranges alike (see s3ranged).
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self.ranges = RangedFetcher(
+            client, part_size, concurrency, max_attempts, _BROKEN_OFF, self._slots
+        )
 
     def close(self) -> None:
         """Free the threads of ranged downloads."""
@@ -86,27 +90,30 @@ class ObjectFetcher:
         bucket, key = parse_s3_uri(uri)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         for attempt in range(1, self.max_attempts + 1):
-            response = self._get(uri, bucket, key)
-            size = int(response["ContentLength"])
-            expected = expected_checksum(response)
-            if size > self.threshold:
+            with self._slots:
+                response = self._get(uri, bucket, key)
+                size = int(response["ContentLength"])
+                expected = expected_checksum(response)
+                if size <= self.threshold:
+                    try:
+                        actual = self._stream(response["Body"], path, expected)
+                    except _BROKEN_OFF as error:
+                        if attempt == self.max_attempts:
+                            raise StagingError(f"download of {uri} failed: {error}") from error
+                        log.info("download of %s broke off (%s); retrying", uri, error)
+                        continue
+                    except FlexibleChecksumError as error:
+                        raise StagingError(
+                            f"{uri} arrived corrupted ({error}); no local copy was kept, run the "
+                            "job again"
+                        ) from error
+                    _check(uri, path, expected, actual)
+                    return Fetched(uri, path, size, expected is not None)
                 # Dropping the body costs one connection; a HeadObject first would cost a
                 # round trip on every object, small ones included.
                 response["Body"].close()
-                return self._ranged(uri, bucket, key, path, size, str(response["ETag"]), expected)
-            try:
-                actual = self._stream(response["Body"], path, expected)
-            except _BROKEN_OFF as error:
-                if attempt == self.max_attempts:
-                    raise StagingError(f"download of {uri} failed: {error}") from error
-                log.info("download of %s broke off (%s); retrying", uri, error)
-                continue
-            except FlexibleChecksumError as error:
-                raise StagingError(
-                    f"{uri} arrived corrupted ({error}); no local copy was kept, run the job again"
-                ) from error
-            _check(uri, path, expected, actual)
-            return Fetched(uri, path, size, expected is not None)
+            # Outside the slot: each range takes one of its own.
+            return self._ranged(uri, bucket, key, path, size, str(response["ETag"]), expected)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _get(self, uri: str, bucket: str, key: str) -> Any:
@@ -123,18 +130,18 @@ class ObjectFetcher:
     def _stream(self, body: Any, path: str, expected: str | None) -> str | None:
         """Write the body to a partial file, hashing as it goes; returns the checksum."""
         hasher = Hasher(expected.partition(":")[0]) if expected else None
-        partial = f"{path}.{threading.get_ident()}.part"
         try:
-            with open(partial, "wb") as handle:
-                while chunk := body.read(_READ_CHUNK):
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    handle.write(chunk)
-            os.replace(partial, path)
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
+            with partial_file(path) as partial:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    offset = 0
+                    while chunk := body.read(_READ_CHUNK):
+                        if hasher is not None:
+                            hasher.update(chunk)
+                        write_at(fd, chunk, offset)
+                        offset += len(chunk)
+                finally:
+                    os.close(fd)
         finally:
             body.close()
         return hasher.b64digest() if hasher is not None else None
