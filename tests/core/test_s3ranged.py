@@ -1,0 +1,139 @@
+"""How downloads write and how many requests they hold: 256 KiB write slices (short writes
+resumed), the `.part` file renamed on success and removed on failure, and one budget of
+`max_concurrency` requests in flight for whole objects and ranges together."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snakemake_executor_awsbatch.s3ranged import partial_file, write_at
+from snakemake_executor_awsbatch.staging import S3Stager, StagingSettings
+
+MIB = 1 << 20
+SLICE = 256 << 10
+
+
+def test_write_at_writes_in_slices_of_at_most_256_kib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(MIB + 7)
+    sizes: list[int] = []
+    real_pwrite = os.pwrite
+
+    def recording_pwrite(fd: int, piece: Any, offset: int) -> int:
+        sizes.append(len(piece))
+        return real_pwrite(fd, piece, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording_pwrite)
+    path = tmp_path / "out.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        write_at(fd, data, 5)
+    finally:
+        os.close(fd)
+    assert max(sizes) == SLICE
+    assert sum(sizes) == len(data)
+    assert path.read_bytes() == b"\0" * 5 + data
+
+
+def test_write_at_resumes_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(300_000)
+    real_pwrite = os.pwrite
+
+    def short_pwrite(fd: int, piece: Any, offset: int) -> int:
+        return real_pwrite(fd, memoryview(piece)[:1000], offset)
+
+    monkeypatch.setattr(os, "pwrite", short_pwrite)
+    path = tmp_path / "out.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        write_at(fd, data, 0)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data
+
+
+def test_partial_file_takes_the_final_name_only_on_success(tmp_path: Path) -> None:
+    done = tmp_path / "done.txt"
+    with partial_file(str(done)) as partial:
+        Path(partial).write_text("whole")
+        assert not done.exists()
+    assert done.read_text() == "whole"
+
+    failed = tmp_path / "failed.txt"
+    with pytest.raises(RuntimeError), partial_file(str(failed)) as partial:
+        Path(partial).write_text("half")
+        raise RuntimeError("broke off")
+    assert list(tmp_path.iterdir()) == [done]
+
+
+class _CountingClient:
+    """An S3 client that counts GetObject requests in flight (from the call to the body's close)
+    and holds each one a little, so that requests which may overlap do overlap."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def get_object(self, **params: Any) -> Any:
+        with self._lock:
+            self.in_flight += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(0.02)
+        try:
+            response = self._client.get_object(**params)
+        except BaseException:
+            self._leave()
+            raise
+        body = response["Body"]
+        close = body.close
+        closed: list[bool] = []
+
+        def counted_close() -> None:
+            if not closed:
+                closed.append(True)
+                self._leave()
+            close()
+
+        body.close = counted_close
+        return response
+
+
+def test_whole_objects_and_ranges_share_one_request_budget(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    settings = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=2)
+    files = {f"small-{i}.bin": os.urandom(1000 + i) for i in range(8)}
+    files["big.bin"] = os.urandom(12 * MIB)  # three ranges of 5 MiB
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with S3Stager(s3, settings) as stager:
+        stager.upload_files([(str(tmp_path / n), f"s3://{bucket}/{n}") for n in files])
+    counting = _CountingClient(s3)
+    with S3Stager(counting, settings) as stager:
+        stats = stager.download_files(
+            [(f"s3://{bucket}/{n}", str(tmp_path / "down" / n)) for n in files]
+        )
+    assert counting.calls == len(files) + 3  # one GET each, plus the big object's ranges
+    assert counting.peak == 2
+    assert counting.in_flight == 0
+    assert (stats.files, stats.unverified) == (len(files), 0)
+    for name, data in files.items():
+        assert (tmp_path / "down" / name).read_bytes() == data
