@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from snakemake_executor_awsbatch.localcloud import jobspec
@@ -119,6 +119,11 @@ class CloudApp:
         self._chaos = chaos
         self._calls = calls
         self._on_efs = on_efs
+        # moto's dispatcher finds a request's service anew each time (listing moto's package
+        # directory, trying every service's URL patterns) under one global lock: about a quarter
+        # of a HeadObject's time here. The signing service names the same moto app every time,
+        # so it is asked once per service.
+        self._apps: dict[str, WsgiApp] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
@@ -205,9 +210,20 @@ class CloudApp:
                 else start_response(status, headers)
             )
 
-        result = self._moto(environ, recording_start)
+        result = self._moto_app_for(service, environ)(environ, recording_start)
         self._calls.record(service, name, seen[0] if seen else 0)
         return result
+
+    def _moto_app_for(self, service: str, environ: dict[str, Any]) -> WsgiApp:
+        app = self._apps.get(service)
+        if app is not None:
+            return app
+        resolve = getattr(self._moto, "get_application", None)
+        if resolve is None:  # not moto's dispatcher: nothing to save
+            return self._moto
+        app = cast(WsgiApp, resolve(environ))
+        self._apps[service] = app
+        return app
 
     def _reply_error(
         self, start_response: StartResponse, service: str, op: str, error: BatchApiError
