@@ -7,6 +7,9 @@ bash script the launcher runs for it. Members run in the group's topological ord
 Snakemake in the job would run them (the group's resources are sized for that); the script waits
 for every member of a level, and if any failed, exits with the exit code of the first failing
 member in the level's order, so a failure never leaves a member running or starts the next level.
+When the members of a level together need more of a resource than the group has (Snakemake sizes
+a group within global limits such as `--resources mem_mb=...` by stacking such members; Snakemake
+in the job would then schedule them as resources free up), the level runs in waves that each fit.
 
 Each member runs as `bash -c '<prefix><command><suffix>'` with its own thread variables, exactly
 as Snakemake's `shell()` runs it (`Popen(cmd, shell=True, executable=bash)`), so heredocs,
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A stop sent to the job (Batch timeout, TerminateJob) reaches the script; members running in the
 # background would not get it, so the script forwards it and exits as a signalled shell would.
@@ -38,18 +41,44 @@ class Member:
     command: str
     env: Mapping[str, str]
     parents: tuple[str, ...] = ()
+    needs: Mapping[str, int] = field(default_factory=dict)
 
 
-def group_script(levels: Sequence[Sequence[Member]]) -> str:
-    """A POSIX shell script that runs `levels` in order, each level's members in parallel."""
+def group_script(
+    levels: Sequence[Sequence[Member]], limits: Mapping[str, int] | None = None
+) -> str:
+    """A POSIX shell script that runs `levels` in order, each level's members in parallel.
+
+    `limits` are the group's resources (vCPUs as `_cores`, `mem_mb`...): members of a level that
+    would together exceed one run in successive waves instead.
+    """
     parts = [_TRAPS]
-    for number, level in enumerate(levels):
-        parts.append(_level(number, level))
+    number = 0
+    for level in levels:
+        for wave in waves(level, limits or {}):
+            parts.append(_level(number, wave))
+            number += 1
     return "".join(parts)
 
 
+def waves(members: Sequence[Member], limits: Mapping[str, int]) -> list[list[Member]]:
+    """`members` split, first fit in their order, into groups that each stay within `limits`."""
+    packed: list[tuple[list[Member], dict[str, int]]] = []
+    for member in members:
+        for wave, used in packed:
+            if all(used[name] + member.needs.get(name, 0) <= cap for name, cap in limits.items()):
+                wave.append(member)
+                for name in used:
+                    used[name] += member.needs.get(name, 0)
+                break
+        else:
+            # A member alone over a limit still runs, alone, as Snakemake would run it.
+            packed.append(([member], {name: member.needs.get(name, 0) for name in limits}))
+    return [wave for wave, _ in packed]
+
+
 def _level(number: int, members: Sequence[Member]) -> str:
-    lines = [f"# level {number}"]
+    lines = [f"# step {number}"]
     parents = sorted({p for member in members for p in member.parents})
     if parents:
         lines.append("mkdir -p " + " ".join(shlex.quote(p) for p in parents))

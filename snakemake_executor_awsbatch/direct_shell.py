@@ -64,6 +64,9 @@ THREAD_VARIABLES = (
 MAX_SCRIPT_BYTES = 120_000
 # The resource a rule sets to 0 to force the full Snakemake path for its jobs.
 OPT_OUT_RESOURCE = "awsbatch_direct_shell"
+# Group resources that are not summed over members running at once: `runtime` adds up over
+# Snakemake's layers, `_nodes` is one machine; values not known yet ('<TBD>') are not ints.
+_NOT_WIDTHS = frozenset({"_nodes", "runtime", OPT_OUT_RESOURCE})
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ def direct_plan(
     env: dict[str, str] = {}
     if job.is_group():
         script = group_script(
-            [[_member(m, prefix) for m in _sorted(level)] for level in job.toposorted]
+            [[_member(m, prefix) for m in _sorted(level)] for level in job.toposorted],
+            limits=_widths(job.resources),
         )
     else:
         script = _make_parent_dirs([*outputs, *logs]) + _command(job, prefix)
@@ -252,8 +256,21 @@ def _thread_env(job: Any) -> dict[str, str]:
 def _member(job: Any, prefix: str) -> Member:
     parents = _parent_dirs([*(str(f) for f in job.output), *(str(f) for f in job.log)])
     return Member(
-        label=_label(job), command=_command(job, prefix), env=_thread_env(job), parents=parents
+        label=_label(job),
+        command=_command(job, prefix),
+        env=_thread_env(job),
+        parents=parents,
+        needs={**_widths(job.resources), "_cores": int(job.threads)},
     )
+
+
+def _widths(resources: Mapping[str, Any]) -> dict[str, int]:
+    """The resources that members running at the same time add up (vCPUs, memory, disk)."""
+    return {
+        name: value
+        for name, value in dict(resources).items()
+        if isinstance(value, int) and not isinstance(value, bool) and name not in _NOT_WIDTHS
+    }
 
 
 def _refusal(job: Any) -> str | None:

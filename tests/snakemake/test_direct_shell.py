@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from snakemake_executor_awsbatch.direct_group import Member, waves
 from snakemake_executor_awsbatch.direct_shell import (
     MAX_SCRIPT_BYTES,
     THREAD_VARIABLES,
@@ -173,6 +174,7 @@ BASH = shutil.which("bash") or "/bin/bash"
 class FakeGroup:
     toposorted: list[list[FakeJob]]
     dag: Any = None
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def is_group(self) -> bool:
         return True
@@ -357,11 +359,49 @@ def test_members_run_level_by_level_in_parallel_with_their_own_threads(tmp_path:
         output=[FakeFile("deep/right/t.txt")],
         log=[FakeFile("logs/right.log")],
     )
-    result = _run(_group_plan(FakeGroup([[first], [left, right]])), tmp_path)
+    # Snakemake sizes the group for its widest level: 2 + 5 vCPUs
+    group = FakeGroup([[first], [left, right]], resources={"_cores": 7, "_nodes": 1})
+    result = _run(_group_plan(group), tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / STORAGE / "deep/left/t.txt").read_text() == "one\n2 2\n"
     assert (tmp_path / STORAGE / "deep/right/t.txt").read_text() == "one\n5 5\n"
     assert (tmp_path / STORAGE / "logs").is_dir()  # a log's parent exists before its member runs
+
+
+def test_members_that_do_not_fit_the_group_together_run_in_waves(tmp_path: Path) -> None:
+    # As Snakemake sizes a group under `--resources mem_mb=1000`: the level's three members
+    # need 1,500 MB together, so `late` must wait for the first two to finish.
+    def member(name: str, jobid: int, mem_mb: int, command: str) -> FakeJob:
+        return _member(name, jobid, command, threads=1, resources={"mem_mb": mem_mb})
+
+    early = member("early", 1, 600, "sleep 0.3; touch early.done")
+    late = member(
+        "late", 2, 600, "[ -e early.done ] && [ -e small.done ] || exit 7; touch late.done"
+    )
+    small = member("small", 3, 300, "sleep 0.3; touch small.done")
+    limits = {"_cores": 2, "mem_mb": 1000, "_nodes": 1, "runtime": 5, "tmpdir": "/tmp"}
+    plan = _group_plan(FakeGroup([[early, late, small]], resources=limits))
+    result = _run(plan, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "late.done").exists()
+
+
+def test_waves_pack_first_fit_and_run_an_oversized_member_alone() -> None:
+    def needs(label: str, **amounts: int) -> Member:
+        return Member(label=label, command="", env={}, needs=amounts)
+
+    members = [
+        needs("a", _cores=2, mem_mb=500),
+        needs("b", _cores=1, mem_mb=900),
+        needs("c", _cores=1, mem_mb=400),
+        needs("huge", _cores=8),
+        needs("d", _cores=1),
+    ]
+    packed = waves(members, {"_cores": 3, "mem_mb": 1000})
+    assert [[m.label for m in wave] for wave in packed] == [["a", "c"], ["b", "d"], ["huge"]]
+    assert [[m.label for m in wave] for wave in waves(members, {})] == [
+        ["a", "b", "c", "huge", "d"]
+    ]
 
 
 def test_a_failing_member_fails_the_level_after_the_other_member_finished(

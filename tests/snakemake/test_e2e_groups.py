@@ -20,27 +20,35 @@ from snakemake_executor_awsbatch.localcloud import LocalCloud
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = Path(__file__).parent / "workflows" / "groups"
-BUCKET = "smk-groups"
-PREFIX = f"s3://{BUCKET}/run"
+# One bucket per run: snakemake-storage-plugin-s3 (0.x) remembers that a directory() output was
+# not a directory when its bucket already existed before the run, and then reports it missing.
+BUCKET = "smk-groups-{run}"
+# Under a global memory limit Snakemake sizes the group for one 1,000 MB member at a time, so the
+# two side-by-side members run one after the other: four steps instead of three.
+LIMITED = ["--resources", "mem_mb=1500", "--default-resources", "mem_mb=1000"]
 # tmp/sorted.txt, a temp() file only members read, stays in the job
 UPLOADED = {"results/upper.txt", "results/count.txt", "results/report.txt"}
 
 
+@pytest.mark.parametrize(("run", "limits", "steps"), [("free", [], 3), ("limited", LIMITED, 4)])
 def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
-    local_cloud: LocalCloud, tmp_path: Path
+    local_cloud: LocalCloud, tmp_path: Path, run: str, limits: list[str], steps: int
 ) -> None:
+    bucket = BUCKET.format(run=run)
+    prefix = f"s3://{bucket}/run"
     batch_dir = tmp_path / "batch"
     shutil.copytree(WORKFLOW, batch_dir)
-    result = run_snakemake(batch_dir, batch_args(local_cloud, PREFIX, "-j", "4"), local_cloud)
+    args = batch_args(local_cloud, prefix, "-j", "4", *limits)
+    result = run_snakemake(batch_dir, args, local_cloud)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "runs Snakemake inside its jobs" not in result.stdout
 
     s3 = _s3(local_cloud)
-    workflow_keys = _keys(s3, "run/")
+    workflow_keys = _keys(s3, bucket, "run/")
     # the temp() file made and read inside the group is not in storage (nor in the tree below)
     assert "run/tmp/sorted.txt" not in workflow_keys
     assert {"run/results/report.txt", "run/logs/upper.log"} <= set(workflow_keys)
-    copy_outputs(PREFIX, batch_dir, s3=s3)
+    copy_outputs(prefix, batch_dir, s3=s3)
 
     local_dir = tmp_path / "local"
     shutil.copytree(WORKFLOW, local_dir)
@@ -56,28 +64,30 @@ def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
     # two Batch jobs: `source`, and the whole group; both ran directly
     totals = json.loads((batch_dir / ".snakemake" / "awsbatch_run.json").read_text())
     assert (totals["jobs"], totals["direct_shell_jobs"]) == (2, 2)
-    specs = [_spec(s3, key) for key in _keys(s3, "run/.awsbatch/") if key.endswith("spec.json")]
+    keys = _keys(s3, bucket, "run/.awsbatch/")
+    specs = [_spec(s3, bucket, key) for key in keys if key.endswith("spec.json")]
     assert len(specs) == 2
     (group,) = [spec for spec in specs if len(spec["staging"]["outputs"]) > 1]
     assert "-m snakemake" not in group["shell"]  # no `python -m snakemake` job command
-    outputs = {_relative(f["path"]) for f in group["staging"]["outputs"]}
+    assert group["shell"].count("# step ") == steps
+    outputs = {_relative(f["path"], bucket) for f in group["staging"]["outputs"]}
     assert outputs == UPLOADED
-    inputs = group["staging"]["inputs"]
-    assert [(_relative(f["path"]), f["is_directory"]) for f in inputs] == [("data/src", True)]
+    inputs = [(_relative(f["path"], bucket), f["is_directory"]) for f in group["staging"]["inputs"]]
+    assert inputs == [("data/src", True)]
 
     # a second run finds everything up to date in storage
-    again = run_snakemake(batch_dir, batch_args(local_cloud, PREFIX, "-j", "4", "-n"), local_cloud)
+    again = run_snakemake(batch_dir, [*args, "-n"], local_cloud)
     assert again.returncode == 0, again.stdout[-4000:]
     assert "Nothing to be done" in again.stdout, again.stdout[-4000:]
 
 
-def _relative(path: str) -> str:
+def _relative(path: str, bucket: str) -> str:
     # The launcher's paths are the storage plugin's local copies: .snakemake/storage/s3/<key>.
-    return path.split(f"/{BUCKET}/run/", 1)[1]
+    return path.split(f"/{bucket}/run/", 1)[1]
 
 
-def _spec(s3: Any, key: str) -> Any:
-    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+def _spec(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def _s3(cloud: LocalCloud) -> Any:
@@ -91,6 +101,6 @@ def _s3(cloud: LocalCloud) -> Any:
     )
 
 
-def _keys(s3: Any, prefix: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [str(item["Key"]) for page in pages for item in page.get("Contents", [])]
