@@ -4,12 +4,13 @@ A group job is a set of jobs Snakemake sends to one remote job. `direct_shell.di
 that every member is a plain `shell:` job and collects the group's files; this module writes the
 bash script the launcher runs for it. Members run in the group's topological order
 (`GroupJob.toposorted`, a list of levels). The members of one level run at the same time, as
-Snakemake in the job would run them (the group's resources are sized for that); the script waits
-for every member of a level, and if any failed, exits with the exit code of the first failing
-member in the level's order, so a failure never leaves a member running or starts the next level.
-When the members of a level together need more of a resource than the group has (Snakemake sizes
-a group within global limits such as `--resources mem_mb=...` by stacking such members; Snakemake
-in the job would then schedule them as resources free up), the level runs in waves that each fit.
+Snakemake in the job would run them (the group's resources are sized for that). When they
+together need more of a resource than the group has (Snakemake sizes a group within global limits
+such as `--resources mem_mb=...` by stacking such members, and Snakemake in the job would start
+them as resources free up), the level runs in waves that each fit. Each level or wave is a step:
+the script waits for every member of a step and, if any failed, exits with the exit code of the
+first failing member in the step's order, so a failure never leaves a member running or starts
+the next step.
 
 Each member runs as `bash -c '<prefix><command><suffix>'` with its own thread variables, exactly
 as Snakemake's `shell()` runs it (`Popen(cmd, shell=True, executable=bash)`), so heredocs,
@@ -56,7 +57,7 @@ def group_script(
     number = 0
     for level in levels:
         for wave in waves(level, limits or {}):
-            parts.append(_level(number, wave))
+            parts.append(_step(number, wave))
             number += 1
     return "".join(parts)
 
@@ -77,7 +78,7 @@ def waves(members: Sequence[Member], limits: Mapping[str, int]) -> list[list[Mem
     return [wave for wave, _ in packed]
 
 
-def _level(number: int, members: Sequence[Member]) -> str:
+def _step(number: int, members: Sequence[Member]) -> str:
     lines = [f"# step {number}"]
     parents = sorted({p for member in members for p in member.parents})
     if parents:

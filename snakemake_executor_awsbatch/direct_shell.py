@@ -113,12 +113,11 @@ def direct_plan(
     # Inputs one member makes for another never leave the job.
     produced = {f.path for f in (*outputs, *logs)}
     inputs = _inputs(members, produced, directories)
-    if job.is_group():
-        internal = _internal_temp_files(job)
-        outputs = [f for f in outputs if f.path not in internal]
     prefix = _bash_prefix() if shell_prefix is None else shell_prefix
     env: dict[str, str] = {}
     if job.is_group():
+        internal = _internal_temp_files(job)
+        outputs = [f for f in outputs if f.path not in internal]
         script = group_script(
             [[_member(m, prefix) for m in _sorted(level)] for level in job.toposorted],
             limits=_widths(job.resources),
