@@ -1,7 +1,8 @@
 """End to end on the local cloud: a Snakemake group of four plain shell rules runs as one Batch job
 whose launcher runs the members directly (no Snakemake in the job), and leaves the same files as a
 plain local `snakemake -c2` run. The group reads a directory() made by a job outside it, makes and
-reads a temp() file inside it, runs two members side by side and writes a log."""
+reads a temp() file inside it, runs two members side by side and writes a log. A member that
+fails fails the group, and the job's log names it."""
 
 from __future__ import annotations
 
@@ -79,6 +80,24 @@ def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
     again = run_snakemake(batch_dir, [*args, "-n"], local_cloud)
     assert again.returncode == 0, again.stdout[-4000:]
     assert "Nothing to be done" in again.stdout, again.stdout[-4000:]
+
+
+def test_a_failing_member_fails_the_group_with_its_exit_code_and_log(
+    local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    batch_dir = tmp_path / "batch"
+    shutil.copytree(WORKFLOW, batch_dir)
+    args = batch_args(local_cloud, "s3://smk-groups-failing/run", "-j", "4")
+    result = run_snakemake(batch_dir, [*args, "--config", "upper_status=5"], local_cloud)
+    assert result.returncode != 0
+    assert "Error in group proc" in result.stdout
+    # the job's log, saved by the executor, names the failing member and its exit code
+    (saved,) = (batch_dir / ".snakemake" / "awsbatch_logs").glob("smk-proc_*.log")
+    lines = saved.read_text().splitlines()
+    assert [line for line in lines if "failed with exit code" in line] == [
+        "awsbatch: rule upper (jobid 2) failed with exit code 5"
+    ]
+    assert "run/results/report.txt" not in _keys(_s3(local_cloud), "smk-groups-failing", "run/")
 
 
 def _relative(path: str, bucket: str) -> str:
