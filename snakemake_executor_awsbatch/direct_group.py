@@ -21,17 +21,40 @@ one quoted argument, never spliced into the surrounding script.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-# A stop sent to the job (Batch timeout, TerminateJob) reaches the script; members running in the
-# background would not get it, so the script forwards it and exits as a signalled shell would.
-_TRAPS = (
+# The thread variables Snakemake's shell() sets for every command (snakemake/shell.py).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+# The script's preamble. A stop sent to the job (Batch timeout, TerminateJob) reaches the script;
+# members running in the background would not get it, so the script forwards it and exits as a
+# signalled shell would. Two helpers keep each member to a few bytes of script (the whole script
+# is one `bash -c` argument): one runs a member as Snakemake's shell() does, with bash ($BASH is
+# the bash running this script, and Snakemake's prefix needs bash), the other waits for one and
+# keeps the first failure's exit code. The first is only ever started in the background, so its
+# `exec` replaces that background subshell: the pid the script waits for, and forwards a stop
+# to, is the member's own bash.
+_PREAMBLE = (
     "trap 'kill -TERM $(jobs -p) 2>/dev/null; exit 143' TERM\n"
     "trap 'kill -TERM $(jobs -p) 2>/dev/null; exit 130' INT\n"
+    "_awsbatch_run() {\n"
+    f'  {" ".join(f"{name}=$1" for name in THREAD_VARIABLES)} exec "${{BASH:-bash}}" -c "$2"\n'
+    "}\n"
+    "_awsbatch_wait() {\n"
+    '  wait "$1"; rc=$?\n'
+    '  if [ "$rc" -ne 0 ]; then\n'
+    '    echo "awsbatch: $2 failed with exit code $rc" >&2\n'
+    '    [ "$failed" -ne 0 ] || failed=$rc\n'
+    "  fi\n"
+    "}\n"
 )
-# Members need bash (Snakemake's prefix uses pipefail); $BASH is the bash running this script.
-_BASH = '"${BASH:-bash}"'
 
 
 @dataclass(frozen=True)
@@ -40,7 +63,7 @@ class Member:
 
     label: str
     command: str
-    env: Mapping[str, str]
+    threads: int = 1
     parents: tuple[str, ...] = ()
     needs: Mapping[str, int] = field(default_factory=dict)
 
@@ -53,7 +76,7 @@ def group_script(
     `limits` are the group's resources (vCPUs as `_cores`, `mem_mb`...): members of a level that
     would together exceed one run in successive waves instead.
     """
-    parts = [_TRAPS]
+    parts = [_PREAMBLE]
     number = 0
     for level in levels:
         for wave in waves(level, limits or {}):
@@ -84,21 +107,10 @@ def _step(number: int, members: Sequence[Member]) -> str:
     if parents:
         lines.append("mkdir -p " + " ".join(shlex.quote(p) for p in parents))
     for index, member in enumerate(members):
-        lines.append(
-            f"{_assignments(member.env.items())}{_BASH} -c {shlex.quote(member.command)} &"
-        )
+        lines.append(f"_awsbatch_run {int(member.threads)} {shlex.quote(member.command)} &")
         lines.append(f"pid{index}=$!")
     lines.append("failed=0")
     for index, member in enumerate(members):
-        message = shlex.quote(f"awsbatch: {member.label} failed with exit code ")
-        lines.append(f'wait "$pid{index}"; rc=$?')
-        lines.append(
-            f'if [ "$rc" -ne 0 ]; then echo {message}"$rc" >&2; '
-            f'[ "$failed" -ne 0 ] || failed=$rc; fi'
-        )
+        lines.append(f'_awsbatch_wait "$pid{index}" {shlex.quote(member.label)}')
     lines.append('if [ "$failed" -ne 0 ]; then exit "$failed"; fi')
     return "\n".join(lines) + "\n"
-
-
-def _assignments(env: Iterable[tuple[str, str]]) -> str:
-    return "".join(f"{name}={shlex.quote(value)} " for name, value in env)

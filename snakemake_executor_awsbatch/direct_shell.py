@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from snakemake_executor_awsbatch.direct_group import THREAD_VARIABLES as THREAD_VARIABLES
 from snakemake_executor_awsbatch.direct_group import Member, group_script
 from snakemake_executor_awsbatch.taskspec import StagedFile
 
@@ -49,15 +50,6 @@ _HANDLED_OUTPUT_FLAGS = frozenset(
         "report",
         "access_pattern",
     }
-)
-# The thread variables Snakemake's shell() sets for every command (snakemake/shell.py).
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "GOTO_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
 )
 # The launcher runs the script as one `bash -c` argument, and Linux caps one argument at 128 KiB
 # (MAX_ARG_STRLEN); a longer script goes the Snakemake way, which writes long commands to a file.
@@ -257,7 +249,7 @@ def _member(job: Any, prefix: str) -> Member:
     return Member(
         label=_label(job),
         command=_command(job, prefix),
-        env=_thread_env(job),
+        threads=int(job.threads),
         parents=parents,
         needs={**_widths(job.resources), "_cores": int(job.threads)},
     )

@@ -388,7 +388,7 @@ def test_members_that_do_not_fit_the_group_together_run_in_waves(tmp_path: Path)
 
 def test_waves_pack_first_fit_and_run_an_oversized_member_alone() -> None:
     def needs(label: str, **amounts: int) -> Member:
-        return Member(label=label, command="", env={}, needs=amounts)
+        return Member(label=label, command="", needs=amounts)
 
     members = [
         needs("a", _cores=2, mem_mb=500),
@@ -493,6 +493,23 @@ def test_an_oversized_script_goes_the_snakemake_way() -> None:
     assert isinstance(plan, NotDirect)
     assert "too long" in plan.reason
     assert isinstance(direct_plan(FakeJob(shellcmd=command), shell_prefix=""), NotDirect)
+
+
+def test_a_large_group_of_small_jobs_still_runs_directly(tmp_path: Path) -> None:
+    # e.g. --group-components packing 250 per-sample jobs with storage paths into one Batch job
+    def sample(i: int) -> FakeJob:
+        out = f"per_sample/s{i:03d}.txt"
+        return _member(
+            f"s{i:03d}", i, f"printf '%s\\n' {i} > {STORAGE}/{out}", output=[FakeFile(out)]
+        )
+
+    members = [sample(i) for i in range(250)]
+    plan = direct_plan(FakeGroup([members]), shell_prefix=_snakemake_prefix())
+    assert isinstance(plan, DirectPlan), plan
+    assert len(plan.outputs) == 250
+    result = _run(plan, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / STORAGE / "per_sample/s249.txt").read_text() == "249\n"
 
 
 def _wait_for_pid(path: Path) -> int:
