@@ -27,7 +27,7 @@ from __future__ import annotations
 import glob
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -90,6 +90,7 @@ def direct_plan(
     bash prefix; by default the one the main process's Snakefile left in place.
     """
     members = _members(job)
+    wave_of = _waves(job)
     outputs: list[StagedFile] = []
     logs: list[StagedFile] = []
     for member in members:
@@ -99,7 +100,8 @@ def direct_plan(
             if job.is_group():
                 return NotDirect(f"its member {_label(member)} cannot run directly: {files.reason}")
             return files
-        outputs.extend(files[0])
+        wave = wave_of.get(id(member), 0)
+        outputs.extend(replace(f, wave=wave) if wave else f for f in files[0])
         logs.extend(files[1])
     directories = set(directory_inputs) | _dag_directory_inputs(job)
     # Inputs one member makes for another never leave the job.
@@ -152,6 +154,13 @@ def _members(job: Any) -> list[Any]:
     if not job.is_group():
         return [job]
     return [member for level in job.toposorted for member in _sorted(level)]
+
+
+def _waves(job: Any) -> dict[int, int]:
+    """Each group member's level (by object id): its outputs go up after earlier levels'."""
+    if not job.is_group():
+        return {}
+    return {id(member): number for number, level in enumerate(job.toposorted) for member in level}
 
 
 def _sorted(level: Iterable[Any]) -> list[Any]:

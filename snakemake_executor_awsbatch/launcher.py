@@ -217,7 +217,9 @@ def settle(stager: S3Stager, spec: LaunchSpec, workdir: str, code: int, report: 
         return
     try:
         start = time.monotonic()
-        _add(report, stager.stage_out(spec.staging.outputs, workdir), "out")
+        outputs = spec.staging.outputs
+        for wave in sorted({f.wave for f in outputs}):
+            _add(report, stager.stage_out([f for f in outputs if f.wave == wave], workdir), "out")
         report.stage_out_seconds = time.monotonic() - start
     except _TRANSFER_ERRORS as error:
         report.status, report.exit_code = "stage_out_failed", EXIT_STAGE_OUT_FAILED

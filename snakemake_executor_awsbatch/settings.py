@@ -163,9 +163,10 @@ class ExecutorSettings(ExecutorSettingsBase):  # type: ignore[misc]
         default=False,
         metadata=_meta(
             "Run every job through Snakemake inside the container. By default a plain shell: "
-            "rule (no conda, container, shadow, benchmark or group) runs its command directly, "
-            "with the launcher staging its files, which saves Snakemake's start-up (seconds) "
-            "per job; a rule can opt out with the resource awsbatch_direct_shell=0."
+            "rule (no conda, container, shadow or benchmark; a group of such rules too) runs its "
+            "command directly, with the launcher staging its files, which saves Snakemake's "
+            "start-up (seconds) per job; a rule can opt out with the resource "
+            "awsbatch_direct_shell=0."
         ),
     )
 

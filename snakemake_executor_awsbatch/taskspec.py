@@ -80,6 +80,10 @@ class StagedFile:
     is_directory: bool = False
     optional: bool = False
     secondary: tuple[tuple[str, str], ...] = ()
+    # Outputs go up wave by wave, each after the previous one has finished: a group job's
+    # members write files that later members read, and each file's S3 LastModified must not be
+    # older than its inputs', or Snakemake would see the output as outdated on the next run.
+    wave: int = 0
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,7 @@ def _staged(raw: Mapping[str, Any]) -> StagedFile:
         is_directory=bool(raw.get("is_directory", False)),
         optional=bool(raw.get("optional", False)),
         secondary=tuple((str(a), str(b)) for a, b in raw.get("secondary", ())),
+        wave=int(raw.get("wave", 0)),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from snakemake_executor_awsbatch import staging
 from snakemake_executor_awsbatch.jobstate import (
     EXIT_SPEC_UNREADABLE,
     EXIT_STAGE_IN_FAILED,
@@ -156,3 +157,34 @@ def test_exit_now_flushes_buffered_output_and_passes_the_code() -> None:
     assert done.returncode == 7
     assert done.stdout == "to stdout\n"  # piped, so block-buffered until exit_now flushed it
     assert "to the log" in done.stderr
+
+
+def test_outputs_go_up_wave_by_wave(
+    s3: Any, bucket: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[list[str]] = []
+    real_stage_out = staging.S3Stager.stage_out
+
+    def recording(self: Any, files: Any, workdir: str) -> Any:
+        batches.append([f.path for f in files])
+        return real_stage_out(self, files, workdir)
+
+    monkeypatch.setattr(staging.S3Stager, "stage_out", recording)
+
+    def out(name: str, wave: int) -> StagedFile:
+        return StagedFile(s3_uri=f"s3://{bucket}/out/{name}", path=name, wave=wave)
+
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        outputs=(out("c.txt", 2), out("a.txt", 0), out("b1.txt", 1), out("b2.txt", 1)),
+    )
+    spec = LaunchSpec(
+        staging=manifest,
+        shell="echo a > a.txt; cp a.txt b1.txt; cp a.txt b2.txt; cat b1.txt b2.txt > c.txt",
+        workdir=str(tmp_path / "work"),
+    )
+    assert LaunchSpec.from_json(spec.to_json()) == spec  # the wave survives the trip to S3
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == 0
+    # each wave is one upload batch, after the one before it: a file never predates its inputs
+    assert batches == [["a.txt"], ["b1.txt", "b2.txt"], ["c.txt"]]
+    assert _get(s3, bucket, "out/c.txt") == b"a\na\n"

@@ -255,6 +255,8 @@ def test_group_stages_only_inputs_no_member_makes() -> None:
     ]
     assert [(_plain(f.path), f.optional) for f in plan.logs] == [("logs/count.log", True)]
     assert plan.env == {}  # each member sets its own thread variables in the script
+    # outputs go up level by level, so none is older in S3 than a file it was made from
+    assert [f.wave for f in plan.outputs] == [0, 1, 1]
 
 
 def _temp(name: str) -> FakeFile:
