@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -45,14 +45,25 @@ log = logging.getLogger(__name__)
 MIB = 1 << 20
 
 
+def default_concurrency(cpus: int | None = None) -> int:
+    """Requests in flight by default: 4 per CPU, between 8 and 32.
+
+    Every request's botocore work runs under one interpreter lock, so past a few connections per
+    core more of them only contend: on 2 cores, 1 GiB came down at a median 647 MiB/s with 8
+    ranged GETs in flight and 543 MiB/s with 32 (4 rounds each, same server).
+    """
+    count = os.cpu_count() if cpus is None else cpus
+    return min(32, max(8, 4 * (count or 1)))
+
+
 @dataclass(frozen=True)
 class StagingSettings:
-    """How transfers run. Chunks of 16 MiB and 32 parallel requests suit S3 from one host."""
+    """How transfers run: 16 MiB chunks, and `default_concurrency()` requests at once."""
 
     checksum_algorithm: str | None = "CRC32C"
     sse_kms_key_id: str | None = None
     storage_class: str | None = None
-    max_concurrency: int = 32
+    max_concurrency: int = field(default_factory=default_concurrency)
     chunk_mib: int = 16
     threshold_mib: int = 16
     max_attempts: int = 8

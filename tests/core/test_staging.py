@@ -16,6 +16,7 @@ from snakemake_executor_awsbatch.staging import (
     S3Stager,
     StagingError,
     StagingSettings,
+    default_concurrency,
     parse_s3_uri,
     tuning_from_env,
 )
@@ -216,3 +217,9 @@ def test_tuning_from_the_environment() -> None:
         tuning_from_env({"AWSBATCH_S3_CONCURRENCY": "many"})
     with pytest.raises(UserError, match="5 MiB part minimum"):
         tuning_from_env({"AWSBATCH_S3_CHUNK_MIB": "1"})
+
+
+def test_default_concurrency_is_four_per_cpu_between_8_and_32() -> None:
+    assert [default_concurrency(n) for n in (1, 2, 3, 4, 8, 64)] == [8, 8, 12, 16, 32, 32]
+    assert StagingSettings().max_concurrency == default_concurrency()
+    assert StagingSettings(max_concurrency=5).max_concurrency == 5
