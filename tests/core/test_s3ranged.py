@@ -31,12 +31,7 @@ def test_write_at_writes_in_slices_of_at_most_256_kib(
         return real_pwrite(fd, piece, offset)
 
     monkeypatch.setattr(os, "pwrite", recording_pwrite)
-    path = tmp_path / "out.bin"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        write_at(fd, data, 5)
-    finally:
-        os.close(fd)
+    path = _write_new_file(tmp_path, data, offset=5)
     assert max(sizes) == SLICE
     assert sum(sizes) == len(data)
     assert path.read_bytes() == b"\0" * 5 + data
@@ -50,13 +45,18 @@ def test_write_at_resumes_short_writes(tmp_path: Path, monkeypatch: pytest.Monke
         return real_pwrite(fd, memoryview(piece)[:1000], offset)
 
     monkeypatch.setattr(os, "pwrite", short_pwrite)
+    assert _write_new_file(tmp_path, data, offset=0).read_bytes() == data
+
+
+def _write_new_file(tmp_path: Path, data: bytes, offset: int) -> Path:
+    """`write_at` into a new file out.bin at `offset`; returns its path."""
     path = tmp_path / "out.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        write_at(fd, data, 0)
+        write_at(fd, data, offset)
     finally:
         os.close(fd)
-    assert path.read_bytes() == data
+    return path
 
 
 def test_partial_file_takes_the_final_name_only_on_success(tmp_path: Path) -> None:
