@@ -25,6 +25,7 @@ from snakemake_executor_awsbatch.taskspec import EfsMount
 from .deliver import check_s3_outdir
 from .efs import EfsLayout, local_on_demand
 from .executor import AwsBatchExecutor
+from .fetcher import StorageFetcher
 from .fsaccess import S3FsAccess, is_s3, valid_efs_id
 from .pathmapper import S3PathMapper
 from .preflight import check_efs_inputs
@@ -183,6 +184,7 @@ def run(
             session = RunSession(settings, store, (backend_factory or _backend)(settings))
             loading = LoadingContext(vars(cwl_args))
             loading.construct_tool_object = make_tool_factory(session)
+            loading.fetcher_constructor = StorageFetcher
             runtime = RuntimeContext(vars(cwl_args))
             runtime.make_fs_access = cast(
                 Any, functools.partial(S3FsAccess, store=store, efs_paths=layout.mount_paths)
