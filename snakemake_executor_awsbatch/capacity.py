@@ -134,10 +134,23 @@ class CapacityChecker:
         return limits
 
     def check_fits(
-        self, name: str, queue: str, vcpus: float, memory_mib: int, disk_mib: int | None = None
+        self,
+        name: str,
+        queue: str,
+        vcpus: float,
+        memory_mib: int,
+        disk_mib: int | None = None,
+        platform: str | None = None,
     ) -> None:
-        """Refuse a job larger than anything the queue's compute environments can place."""
+        """Refuse a job the queue's compute environments cannot place: too large, or (when
+        `platform` is given) of a platform none of them runs."""
         limits = self.limits(queue)
+        if platform is not None and limits.platforms and platform not in limits.platforms:
+            runs = "/".join(sorted(set(limits.platforms)))
+            raise UserError(
+                f"task {name} is a {platform} job but the compute environments of queue "
+                f"'{queue}' run {runs}; set the platform to {runs} or use a {platform} queue."
+            )
         max_disk = limits.max_disk_mib
         if disk_mib is not None and max_disk is not None and disk_mib > max_disk:
             raise UserError(

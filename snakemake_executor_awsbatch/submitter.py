@@ -152,7 +152,12 @@ class BatchSubmitter:
             if self.settings.check_capacity:
                 res = reserved_resources(spec)  # with companions: the whole task
                 self.capacity.check_fits(
-                    spec.name, spec.queue, res.vcpus, res.memory_mib, spec.disk_mib
+                    spec.name,
+                    spec.queue,
+                    res.vcpus,
+                    res.memory_mib,
+                    spec.disk_mib,
+                    platform=spec.platform.value,
                 )
 
     def _env(self) -> dict[str, str]:

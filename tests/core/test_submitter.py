@@ -19,7 +19,9 @@ from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.ratelimit import BackoffPolicy, Pacer, RateLimiter
 from snakemake_executor_awsbatch.submitter import BatchSubmitter, SubmitterSettings
-from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagingManifest, TaskSpec
+from snakemake_executor_awsbatch.taskspec import LaunchSpec, Platform, StagingManifest, TaskSpec
+
+EXEC_ROLE = "arn:aws:iam::123456789012:role/ecsTaskExecution"
 
 
 class Clock:
@@ -102,6 +104,16 @@ def test_preflight_refuses_a_job_larger_than_the_queue(env: Any, bucket: str) ->
         sub.preflight([spec(bucket, vcpus=48)])
     with pytest.raises(UserError, match="at most 73728 MiB"):
         sub.preflight([spec(bucket, memory_mib=100_000)])
+
+
+def test_preflight_refuses_a_platform_the_queue_does_not_run(env: Any, bucket: str) -> None:
+    sub, stub, _ = env
+    _queue(stub, ["m5.4xlarge"])
+    with pytest.raises(
+        UserError, match="FARGATE job but the compute environments of queue 'q' run EC2"
+    ):
+        sub.preflight([spec(bucket, platform=Platform.FARGATE, execution_role_arn=EXEC_ROLE)])
+    sub.preflight([spec(bucket)])  # an EC2 job fits the same (cached) queue
 
 
 def test_preflight_refuses_a_missing_or_disabled_queue(env: Any, bucket: str) -> None:
