@@ -30,6 +30,7 @@ from cwltool.utils import bytes2str_in_dicts
 from schema_salad.ref_resolver import file_uri
 
 from snakemake_executor_awsbatch import dirmarkers
+from snakemake_executor_awsbatch.resources import normalise
 from snakemake_executor_awsbatch.taskspec import (
     EfsMount,
     LaunchSpec,
@@ -359,17 +360,28 @@ class AwsBatchJob(CommandLineJob):
         )
         resources = self.builder.resources
         timeout = max(60, int(self.timelimit) + 60) if self.timelimit else None
+        settings = session.settings
+        # EC2: whole vCPUs; Fargate: the smallest vCPU/memory pair that holds the request.
+        size = normalise(
+            float(resources.get("cores", 1)),
+            math.ceil(float(resources.get("ram", 1024))),
+            0,
+            settings.platform,
+        )
         return TaskSpec(
             name=batch_job_name(self.name),
             image=image,
             companion_image=companion,
             launch=launch,
-            queue=session.settings.queue,
-            vcpus=float(max(1, math.ceil(float(resources.get("cores", 1))))),
-            memory_mib=max(4, math.ceil(float(resources.get("ram", 1024)))),
+            queue=settings.queue,
+            vcpus=size.vcpus,
+            memory_mib=size.memory_mib,
             timeout_seconds=timeout,
             mounts=self._mounts(),
-            tags={"cwl-awsbatch-run": session.run_id, **session.settings.extra_tags},
+            tags={"cwl-awsbatch-run": session.run_id, **settings.extra_tags},
+            platform=settings.platform,
+            job_role_arn=settings.job_role_arn,
+            execution_role_arn=settings.execution_role_arn,
         )
 
     def _mounts(self) -> tuple[EfsMount, ...]:

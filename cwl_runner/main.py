@@ -20,7 +20,8 @@ from cwltool.argparser import arg_parser
 from cwltool.context import LoadingContext, RuntimeContext
 
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.taskspec import EfsMount
+from snakemake_executor_awsbatch.settings import parse_platform
+from snakemake_executor_awsbatch.taskspec import EfsMount, Platform
 
 from .deliver import check_s3_outdir
 from .efs import EfsLayout, local_on_demand
@@ -47,6 +48,15 @@ def _own_parser() -> argparse.ArgumentParser:
     parser.add_argument("--awsbatch-default-image", default=env("CWL_AWSBATCH_DEFAULT_IMAGE"))
     parser.add_argument(
         "--awsbatch-companion-image", default=env("CWL_AWSBATCH_COMPANION_IMAGE") or None
+    )
+    parser.add_argument(
+        "--awsbatch-platform",
+        default=env("CWL_AWSBATCH_PLATFORM", "EC2"),
+        help="EC2 (also spot) or FARGATE: the platform of the queue's compute environments",
+    )
+    parser.add_argument("--awsbatch-job-role-arn", default=env("CWL_AWSBATCH_JOB_ROLE_ARN"))
+    parser.add_argument(
+        "--awsbatch-execution-role-arn", default=env("CWL_AWSBATCH_EXECUTION_ROLE_ARN")
     )
     parser.add_argument("--awsbatch-poll-seconds", type=float, default=None)
     parser.add_argument("--awsbatch-efs", action="append", default=[])
@@ -118,6 +128,11 @@ def _settings(own: argparse.Namespace, where: dict[str, Any]) -> RunnerSettings:
         kwargs["default_image"] = own.awsbatch_default_image
     if own.awsbatch_companion_image:
         kwargs["companion_image"] = own.awsbatch_companion_image
+    platform = parse_platform(own.awsbatch_platform)
+    if platform is Platform.FARGATE and not own.awsbatch_execution_role_arn and not own.local:
+        raise UserError(
+            "Fargate jobs need an execution role; pass --awsbatch-execution-role-arn ARN."
+        )
     mounts = tuple(parse_efs(e) for e in own.awsbatch_efs)
     if own.local:
         kwargs["efs_on_demand"] = local_on_demand(_local_file_systems(where), mounts)
@@ -131,6 +146,9 @@ def _settings(own: argparse.Namespace, where: dict[str, Any]) -> RunnerSettings:
         poll_seconds=poll,
         efs_mounts=mounts,
         call_cache=not own.awsbatch_no_call_cache,
+        platform=platform,
+        job_role_arn=own.awsbatch_job_role_arn,
+        execution_role_arn=own.awsbatch_execution_role_arn,
         **kwargs,
     )
 

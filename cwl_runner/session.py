@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from snakemake_executor_awsbatch.taskspec import EfsMount, TaskSpec
+from snakemake_executor_awsbatch.taskspec import EfsMount, Platform, TaskSpec
 
 from .s3store import S3Store
 
@@ -75,6 +75,11 @@ class RunnerSettings:
     host_disk_mib: int | None = None
     # Set: tools whose image is not `default_image` stage in companion containers of their job.
     companion_image: str | None = None
+    # The queue's platform; Fargate jobs have their vCPU/memory snapped to Fargate's sizes and
+    # need an execution role (image pulls, logs). The job role gives jobs their S3 access.
+    platform: Platform = Platform.EC2
+    job_role_arn: str | None = None
+    execution_role_arn: str | None = None
 
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]")
