@@ -54,9 +54,15 @@ def _own_parser() -> argparse.ArgumentParser:
         default=env("CWL_AWSBATCH_PLATFORM", "EC2"),
         help="EC2 (also spot) or FARGATE: the platform of the queue's compute environments",
     )
-    parser.add_argument("--awsbatch-job-role-arn", default=env("CWL_AWSBATCH_JOB_ROLE_ARN"))
     parser.add_argument(
-        "--awsbatch-execution-role-arn", default=env("CWL_AWSBATCH_EXECUTION_ROLE_ARN")
+        "--awsbatch-job-role-arn",
+        default=env("CWL_AWSBATCH_JOB_ROLE_ARN"),
+        help="IAM role the jobs assume (their S3 access)",
+    )
+    parser.add_argument(
+        "--awsbatch-execution-role-arn",
+        default=env("CWL_AWSBATCH_EXECUTION_ROLE_ARN"),
+        help="ECS execution role (image pulls, logs); required with FARGATE",
     )
     parser.add_argument("--awsbatch-poll-seconds", type=float, default=None)
     parser.add_argument("--awsbatch-efs", action="append", default=[])
