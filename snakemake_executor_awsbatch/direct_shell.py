@@ -89,20 +89,23 @@ def direct_plan(
     `directory_inputs(job)` finds in the job's DAG are added. `shell_prefix` is Snakemake's
     bash prefix; by default the one the main process's Snakefile left in place.
     """
-    members = _members(job)
-    wave_of = _waves(job)
+    levels = _levels(job)
+    members = [member for level in levels for member in level]
     outputs: list[StagedFile] = []
     logs: list[StagedFile] = []
-    for member in members:
-        refusal = _refusal(member)
-        files = _member_files(member) if refusal is None else NotDirect(refusal)
-        if isinstance(files, NotDirect):
-            if job.is_group():
-                return NotDirect(f"its member {_label(member)} cannot run directly: {files.reason}")
-            return files
-        wave = wave_of.get(id(member), 0)
-        outputs.extend(replace(f, wave=wave) if wave else f for f in files[0])
-        logs.extend(files[1])
+    for wave, level in enumerate(levels):
+        for member in level:
+            refusal = _refusal(member)
+            files = _member_files(member) if refusal is None else NotDirect(refusal)
+            if isinstance(files, NotDirect):
+                if job.is_group():
+                    return NotDirect(
+                        f"its member {_label(member)} cannot run directly: {files.reason}"
+                    )
+                return files
+            # A member's outputs go up after those of earlier levels (StagedFile.wave).
+            outputs.extend(replace(f, wave=wave) if wave else f for f in files[0])
+            logs.extend(files[1])
     directories = set(directory_inputs) | _dag_directory_inputs(job)
     # Inputs one member makes for another never leave the job.
     produced = {f.path for f in (*outputs, *logs)}
@@ -113,7 +116,7 @@ def direct_plan(
         internal = _internal_temp_files(job)
         outputs = [f for f in outputs if f.path not in internal]
         script = group_script(
-            [[_member(m, prefix) for m in _sorted(level)] for level in job.toposorted],
+            [[_member(m, prefix) for m in level] for level in levels],
             limits=_widths(job.resources),
         )
     else:
@@ -149,23 +152,17 @@ def directory_inputs(job: Any) -> set[str]:
 _dag_directory_inputs = directory_inputs
 
 
+def _levels(job: Any) -> list[list[Any]]:
+    """The jobs whose commands run, level by level: a group's topological levels, or the job."""
+    if not job.is_group():
+        return [[job]]
+    # Levels are sets; a stable order keeps the script, and so the spec, the same across runs.
+    return [sorted(level, key=lambda member: int(member.jobid)) for level in job.toposorted]
+
+
 def _members(job: Any) -> list[Any]:
     """The jobs whose commands run: a group's members in topological order, or the job."""
-    if not job.is_group():
-        return [job]
-    return [member for level in job.toposorted for member in _sorted(level)]
-
-
-def _waves(job: Any) -> dict[int, int]:
-    """Each group member's level (by object id): its outputs go up after earlier levels'."""
-    if not job.is_group():
-        return {}
-    return {id(member): number for number, level in enumerate(job.toposorted) for member in level}
-
-
-def _sorted(level: Iterable[Any]) -> list[Any]:
-    # Levels are sets; a stable order keeps the script, and so the spec, the same across runs.
-    return sorted(level, key=lambda member: int(member.jobid))
+    return [member for level in _levels(job) for member in level]
 
 
 def _label(member: Any) -> str:
