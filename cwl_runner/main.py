@@ -20,8 +20,8 @@ from cwltool.argparser import arg_parser
 from cwltool.context import LoadingContext, RuntimeContext
 
 from snakemake_executor_awsbatch.errors import UserError
-from snakemake_executor_awsbatch.settings import parse_platform
-from snakemake_executor_awsbatch.taskspec import EfsMount, Platform
+from snakemake_executor_awsbatch.settings import parse_platform_and_role
+from snakemake_executor_awsbatch.taskspec import EfsMount
 
 from .deliver import check_s3_outdir
 from .efs import EfsLayout, local_on_demand
@@ -134,11 +134,9 @@ def _settings(own: argparse.Namespace, where: dict[str, Any]) -> RunnerSettings:
         kwargs["default_image"] = own.awsbatch_default_image
     if own.awsbatch_companion_image:
         kwargs["companion_image"] = own.awsbatch_companion_image
-    platform = parse_platform(own.awsbatch_platform)
-    if platform is Platform.FARGATE and not own.awsbatch_execution_role_arn and not own.local:
-        raise UserError(
-            "Fargate jobs need an execution role; pass --awsbatch-execution-role-arn ARN."
-        )
+    platform = parse_platform_and_role(
+        own.awsbatch_platform, own.awsbatch_execution_role_arn, own.local
+    )
     mounts = tuple(parse_efs(e) for e in own.awsbatch_efs)
     if own.local:
         kwargs["efs_on_demand"] = local_on_demand(_local_file_systems(where), mounts)

@@ -214,6 +214,18 @@ def parse_platform(value: str | None) -> Platform:
         ) from None
 
 
+def parse_platform_and_role(
+    value: str | None, execution_role_arn: str | None, local: bool
+) -> Platform:
+    """`parse_platform`, refusing Fargate without an execution role (the local cloud needs none)."""
+    platform = parse_platform(value)
+    if platform is Platform.FARGATE and not execution_role_arn and not local:
+        raise UserError(
+            "Fargate jobs need an execution role; pass --awsbatch-execution-role-arn ARN."
+        )
+    return platform
+
+
 def parse_tags(items: Sequence[str] | None) -> Mapping[str, str]:
     """`key=value` items as a mapping, within Batch's tag limits."""
     tags: dict[str, str] = {}
@@ -275,11 +287,9 @@ def resolve(settings: ExecutorSettings) -> BatchConfig:
             f"--awsbatch-staging-prefix {settings.staging_prefix!r} is not an S3 URI; "
             "write it as s3://bucket/prefix."
         )
-    platform = parse_platform(settings.platform)
-    if platform is Platform.FARGATE and not settings.execution_role_arn and not settings.local:
-        raise UserError(
-            "Fargate jobs need an execution role; pass --awsbatch-execution-role-arn ARN."
-        )
+    platform = parse_platform_and_role(
+        settings.platform, settings.execution_role_arn, settings.local
+    )
     return BatchConfig(
         queue=queue,
         image=image,
