@@ -5,6 +5,7 @@ S3's own whole-object checksum is used (composite ones are not)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,24 @@ class _BreaksOff:
         """Nothing to release."""
 
 
-def test_body_that_breaks_off_is_fetched_again(s3: Any, bucket: str, tmp_path: Path) -> None:
-    data = os.urandom(2000)
-    _upload(s3, tmp_path, bucket, "a.bin", data)
+def _break_off_once(s3: Any, which: Callable[[dict[str, Any]], bool]) -> list[bool]:
+    """Make the first GetObject response that `which` picks break off mid-body; the returned
+    list gets one entry when that has happened."""
     broken: list[bool] = []
 
     def break_first(parsed: dict[str, Any], **_: Any) -> None:
-        if not broken:
+        if which(parsed) and not broken:
             broken.append(True)
             parsed["Body"] = _BreaksOff()
 
     s3.meta.events.register("after-call.s3.GetObject", break_first)
+    return broken
+
+
+def test_body_that_breaks_off_is_fetched_again(s3: Any, bucket: str, tmp_path: Path) -> None:
+    data = os.urandom(2000)
+    _upload(s3, tmp_path, bucket, "a.bin", data)
+    broken = _break_off_once(s3, lambda parsed: True)
     with S3Stager(s3, SMALL) as stager:
         stats = stager.download_files([(f"s3://{bucket}/a.bin", str(tmp_path / "a.bin"))])
     assert broken == [True]
@@ -185,14 +193,7 @@ def test_broken_range_is_fetched_again_and_corrupt_large_object_refused(
 ) -> None:
     data = os.urandom(12 * MIB)
     _upload(s3, tmp_path, bucket, "big.bin", data)
-    broken: list[bool] = []
-
-    def break_one_range(parsed: dict[str, Any], **_: Any) -> None:
-        if "ContentRange" in parsed and not broken:
-            broken.append(True)
-            parsed["Body"] = _BreaksOff()
-
-    s3.meta.events.register("after-call.s3.GetObject", break_one_range)
+    broken = _break_off_once(s3, lambda parsed: "ContentRange" in parsed)
     with S3Stager(s3, SMALL) as stager:
         stats = stager.download_files([(f"s3://{bucket}/big.bin", str(tmp_path / "big.bin"))])
     assert broken == [True]
