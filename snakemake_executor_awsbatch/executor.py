@@ -26,6 +26,7 @@ from snakemake_interface_executor_plugins.settings import CommonSettings
 from snakemake_executor_awsbatch.direct_shell import DirectPlan, NotDirect, direct_plan
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
+from snakemake_executor_awsbatch.local_copies import drop_remote_only_copies
 from snakemake_executor_awsbatch.local_mode import active_cloud, copy_outputs
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.run_totals import RunTotals
@@ -104,6 +105,9 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         self._submit(job, spec)
 
     def _submit(self, job: JobExecutorInterface, spec: TaskSpec) -> None:
+        # The job reads its inputs from S3; copies left on this host by local jobs only cost
+        # Snakemake S3 calls from here on (see local_copies).
+        self.totals.local_copies_dropped += len(drop_remote_only_copies(job))
         try:
             job_id = self.submitter.submit(spec)
         except UserError as err:
@@ -261,12 +265,15 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         The pause is taken in short slices so that `shutdown` never waits out a long interval.
         """
         deadline = time.monotonic() + float(self.next_seconds_between_status_checks)
-        signal = self._job_end_signal
         while self.wait:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             pause = min(remaining, WAKE_CHECK_SECONDS)
+            # Read anew each slice: the first pause begins before __post_init__ sets the signal,
+            # and holding on to None made it sleep out a whole interval (10 s by default) before
+            # it saw the first job end.
+            signal = self._job_end_signal
             if signal is None:
                 await asyncio.sleep(pause)
                 continue

@@ -14,6 +14,7 @@ directory, so that a local-cloud run leaves the same files behind as a plain loc
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -49,8 +50,21 @@ def activate(chaos: str | None = None) -> LocalCloud:
         previous = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         _active.append((cloud, previous))
+    # Handlers run last-registered first: the cloud stops, then the collection is skipped.
+    atexit.register(skip_final_collection)
     atexit.register(deactivate)
     return cloud
+
+
+def skip_final_collection() -> None:
+    """Let the exiting interpreter skip its last garbage collection over every live object.
+
+    With moto's backends loaded that collection took 0.4-0.8 s after Snakemake had finished
+    (measured from the last atexit handler to the process's exit). Frozen objects are still
+    released by reference counting, and logging's own exit handler, which runs after this one,
+    still flushes and closes every log file.
+    """
+    gc.freeze()
 
 
 def active_cloud() -> LocalCloud:

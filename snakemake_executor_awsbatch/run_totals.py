@@ -29,6 +29,8 @@ class RunTotals:
     payload_seconds: float = 0.0
     stage_in_seconds: float = 0.0
     stage_out_seconds: float = 0.0
+    # Copies of storage inputs removed from this host because only Batch jobs read them.
+    local_copies_dropped: int = 0
 
     def add(self, report: Mapping[str, object] | None, direct: bool) -> None:
         """Count one finished job, with its launcher report when there is one."""

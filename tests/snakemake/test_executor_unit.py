@@ -230,3 +230,24 @@ def test_sleep_stops_at_once_when_the_run_shuts_down(monkeypatch: pytest.MonkeyP
     asyncio.run(ex.sleep())
     # A 10 s interval, but the loop looked at the flag every slice and left after the second.
     assert pauses == [executor_module.WAKE_CHECK_SECONDS] * 2
+
+
+def test_sleep_sees_a_job_end_signal_set_after_it_began(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Snakemake starts the status loop before __post_init__ sets the local cloud's signal: the
+    # first pause must take the signal up as soon as it exists, not sleep out its interval.
+    ex, _ = _executor(FakeSubmitter({}, []))
+    slept: list[float] = []
+
+    def job_end_signal(seen: int, timeout: float) -> int:
+        return seen + 1  # a job has ended
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        ex._job_end_signal = job_end_signal  # __post_init__ runs during the first slice
+        if len(slept) == 3:
+            ex.wait = False  # ends the loop of a sleep that never looks at the signal
+
+    monkeypatch.setattr(executor_module.asyncio, "sleep", fake_sleep)
+    asyncio.run(ex.sleep())
+    assert slept == [executor_module.WAKE_CHECK_SECONDS]
+    assert ex._ended_seen == 1

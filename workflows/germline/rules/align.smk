@@ -1,7 +1,8 @@
 # Reads to analysis-ready BAMs: fastp trimming, bwa mem with read groups, fixmate, sort, markdup,
 # then BAM QC (flagstat, stats, mosdepth). Needs READS (sample -> (fq1, fq2)) and common.smk.
-# On a remote executor bwa_mem and markdup run as one job per sample (group "align"), so the
-# sorted BAM between them never waits for a second job's scheduling.
+# On a remote executor bwa_mem, markdup and bam_qc run as one job per sample (group "align"): the
+# sorted BAM between them never waits for a second job's scheduling, and the QC reads the BAM
+# where it was written instead of downloading it again.
 
 
 wildcard_constraints:
@@ -89,6 +90,8 @@ rule bam_qc:
         prefix=lambda wildcards, output: output.mosdepth[: -len(".mosdepth.summary.txt")],
     log:
         "logs/bam_qc/{sample}.log",
+    group:
+        "align"
     threads: THREADS
     resources:
         mem_mb=2000,

@@ -2,6 +2,8 @@
 # gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered.
 # On a remote executor the short steps after calling run as one job per sample (group "finish"):
 # on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
+# The calls run two to a job (group "call", two components by the workflow profile in
+# profiles/default): the pair shares one job's start and one download of the BAM.
 # Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
@@ -27,6 +29,8 @@ rule call_bcftools:
         ref=ref_path,
     log:
         "logs/call_bcftools/{sample}.{i}.log",
+    group:
+        "call"
     resources:
         mem_mb=2000,
     shell:
@@ -46,6 +50,8 @@ rule call_freebayes:
         ref=ref_path,
     log:
         "logs/call_freebayes/{sample}.{i}.log",
+    group:
+        "call"
     resources:
         mem_mb=2000,
     shell:
