@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +36,8 @@ _active: list[tuple[LocalCloud, dict[str, str | None]]] = []
 # Keys under the storage prefix that belong to the machinery, not to the workflow.
 SKIPPED_PREFIXES = (".awsbatch/", ".snakemake/", "snakemake-workflow-sources.")
 COPY_WORKERS = 8
+# Objects up to this size are copied with one GetObject; larger ones in parallel parts.
+SINGLE_GET_BYTES = 16 * 2**20
 
 
 def activate(chaos: str | None = None) -> LocalCloud:
@@ -97,7 +100,7 @@ def copy_outputs(storage_prefix: str, workdir: Path, s3: Any | None = None) -> l
     if key_prefix and not key_prefix.endswith("/"):
         key_prefix += "/"
     client = s3 if s3 is not None else boto3.client("s3")
-    wanted: dict[str, Path] = {}
+    wanted: dict[str, tuple[Path, int]] = {}
     root = workdir.resolve()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix):
         for item in page.get("Contents", []):
@@ -107,12 +110,19 @@ def copy_outputs(storage_prefix: str, workdir: Path, s3: Any | None = None) -> l
             target = (root / relative).resolve()
             if root not in target.parents:
                 continue  # a key with '..' must not escape the working directory
-            wanted[str(item["Key"])] = target
+            wanted[str(item["Key"])] = (target, int(item.get("Size", 0)))
 
     def fetch(key: str) -> Path:
-        target = wanted[key]
+        target, size = wanted[key]
         target.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(bucket, key, str(target))
+        if size > SINGLE_GET_BYTES:
+            client.download_file(bucket, key, str(target))
+            return target
+        # One GET: download_file would set up a transfer manager and its threads per file,
+        # which for the many small logs and tables of a run cost more than the transfer.
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        with target.open("wb") as handle:
+            shutil.copyfileobj(body, handle, 1 << 20)
         return target
 
     # In parallel: this copy is the last thing a local run waits for, and most outputs are small.
