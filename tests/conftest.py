@@ -1,4 +1,5 @@
-"""Shared fixtures: a local cloud per test module, and a factory for clouds with custom settings.
+"""Shared fixtures: a local cloud per test module, a factory for clouds with custom settings, and
+an in-process moto S3 client.
 
 The module-wide cloud is sized generously (16 vCPUs, 32 GiB) and accepts timeouts from 1 second,
 so tests in one module do not wait on each other's capacity and timeout tests stay quick. Tests
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 
@@ -39,3 +42,13 @@ def local_cloud_factory() -> Iterator[Callable[..., LocalCloud]]:
     yield start
     for cloud in reversed(started):
         cloud.stop()
+
+
+@pytest.fixture
+def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 client on moto's in-process mock, with fake credentials and no endpoint override."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.ops.cost import (
@@ -27,15 +24,10 @@ from .runfixture import RUN, describe, write_run
 
 
 @pytest.fixture()
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def s3(moto_s3: Any) -> Any:
     """A moto S3 client with the two-rule run written."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        write_run(client)
-        yield client
+    write_run(moto_s3)
+    return moto_s3
 
 
 def test_rule_names_come_from_task_directories() -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from snakemake_executor_awsbatch import local_mode
 
@@ -16,15 +13,10 @@ BUCKET = "outputs-test"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A moto S3 client with one bucket, fake credentials only."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_s3: Any) -> Any:
+    """A moto S3 client with one bucket."""
+    moto_s3.create_bucket(Bucket=BUCKET)
+    return moto_s3
 
 
 def test_small_and_large_objects_are_copied_byte_for_byte(
