@@ -1,6 +1,7 @@
 """How downloads write and how many requests they hold: 256 KiB write slices (short writes
-resumed), the `.part` file renamed on success and removed on failure, and one budget of
-`max_concurrency` requests in flight for whole objects and ranges together."""
+resumed), each range's pages prepared by the kernel before its bytes are written, the `.part`
+file renamed on success and removed on failure, and one budget of `max_concurrency` requests in
+flight for whole objects and ranges together."""
 
 from __future__ import annotations
 
@@ -137,3 +138,40 @@ def test_whole_objects_and_ranges_share_one_request_budget(
     assert (stats.files, stats.unverified) == (len(files), 0)
     for name, data in files.items():
         assert (tmp_path / "down" / name).read_bytes() == data
+
+
+def test_each_range_has_its_pages_prepared_in_the_sized_file_before_its_bytes(
+    s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(12 * MIB)  # ranges of 5, 5 and 2 MiB
+    (tmp_path / "big.bin").write_bytes(data)
+    settings = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=2)
+    with S3Stager(s3, settings) as stager:
+        stager.upload_files([(str(tmp_path / "big.bin"), f"s3://{bucket}/big.bin")])
+    advised: list[tuple[int, int, int, bytes]] = []
+    real_fadvise = os.posix_fadvise
+
+    def recording_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        # The file's size and what is already written in the range, when the hint is given.
+        with open(f"/proc/self/fd/{fd}", "rb") as handle:  # fd itself is write-only
+            handle.seek(offset)
+            written = handle.read(length)
+        advised.append((offset, length, os.fstat(fd).st_size, written))
+        assert advice == os.POSIX_FADV_WILLNEED
+        real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", recording_fadvise)
+    target = tmp_path / "down" / "big.bin"
+    with S3Stager(s3, settings) as stager:
+        stager.download_files([(f"s3://{bucket}/big.bin", str(target))])
+    assert sorted((offset, length) for offset, length, _, _ in advised) == [
+        (0, 5 * MIB),
+        (5 * MIB, 5 * MIB),
+        (10 * MIB, 2 * MIB),
+    ]
+    # Sized first (a hint past the end of the file does nothing), and nothing of the range
+    # written yet (the pages are set up before the bytes arrive, not after).
+    for _, length, size, written in advised:
+        assert size == len(data)
+        assert written == b"\0" * length
+    assert target.read_bytes() == data
