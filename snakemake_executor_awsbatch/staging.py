@@ -58,13 +58,16 @@ def default_concurrency(cpus: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class StagingSettings:
-    """How transfers run: 16 MiB chunks, and `default_concurrency()` requests at once."""
+    """How transfers run: 32 MiB parts and ranges, and `default_concurrency()` requests at once."""
 
     checksum_algorithm: str | None = "CRC32C"
     sse_kms_key_id: str | None = None
     storage_class: str | None = None
     max_concurrency: int = field(default_factory=default_concurrency)
-    chunk_mib: int = 16
+    # 32 MiB ranges: half the GETs (and connections) of 16 MiB ones for the same bytes; a 1 GiB
+    # download with 200 small files ran at a median 811 MiB/s against 682 with 16 MiB ranges
+    # (5 interleaved rounds each, same server, load 4-5 from other work).
+    chunk_mib: int = 32
     threshold_mib: int = 16
     max_attempts: int = 8
 

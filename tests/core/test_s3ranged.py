@@ -175,3 +175,39 @@ def test_each_range_has_its_pages_prepared_in_the_sized_file_before_its_bytes(
         assert size == len(data)
         assert written == b"\0" * length
     assert target.read_bytes() == data
+
+
+def test_by_default_a_large_object_comes_down_in_32_mib_ranges(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(40 * MIB)
+    (tmp_path / "big.bin").write_bytes(data)
+    with S3Stager(s3, StagingSettings()) as stager:
+        stager.upload_files([(str(tmp_path / "big.bin"), f"s3://{bucket}/big.bin")])
+    ranges: list[str] = []
+    real_get = s3.get_object
+
+    def recording_get(**params: Any) -> Any:
+        ranges.append(params.get("Range", "whole"))
+        return real_get(**params)
+
+    target = tmp_path / "down.bin"
+    with S3Stager(_Recording(s3, recording_get), StagingSettings()) as stager:
+        stager.download_files([(f"s3://{bucket}/big.bin", str(target))])
+    assert sorted(ranges) == [
+        f"bytes=0-{32 * MIB - 1}",
+        f"bytes={32 * MIB}-{40 * MIB - 1}",
+        "whole",
+    ]
+    assert target.read_bytes() == data
+
+
+class _Recording:
+    """An S3 client whose GetObject goes through `get` (everything else is the real client's)."""
+
+    def __init__(self, client: Any, get: Any) -> None:
+        self._client = client
+        self.get_object = get
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
