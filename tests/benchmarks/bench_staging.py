@@ -5,7 +5,8 @@ same run, against one local cloud started as a separate process (so the server d
 our interpreter). Downloads by our stager and by s5cmd run `--rounds` times in alternating order
 (each copy checked and deleted before the next), and the median counts; the AWS CLI downloads
 once. Prints one JSON line last: MiB/s for each tool and direction, each round's download MiB/s,
-and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the download ratio).
+and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the download ratio), with
+the 1-minute load average at the start and the end (`load_avg_1min`).
 
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
 cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
@@ -96,7 +97,9 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 def child_download(job: dict[str, Any]) -> None:
     """Download in this (fresh) process; prints the seconds download_files took."""
-    settings = StagingSettings(chunk_mib=job["chunk_mib"], threshold_mib=job["threshold_mib"])
+    settings = StagingSettings(
+        chunk_mib=job["chunk_mib"], threshold_mib=job["threshold_mib"], range_mib=job["range_mib"]
+    )
     pairs = [(str(uri), str(path)) for uri, path in job["pairs"]]
     with S3Stager(s3_client(endpoint_url=os.environ["AWS_ENDPOINT_URL"]), settings) as stager:
         start = time.monotonic()
@@ -123,6 +126,7 @@ def main() -> None:
         child_download(json.loads(args.child))
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup on timeout
+    load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-staging-"))
     proc, endpoint = start_cloud(work / "state")
     try:
@@ -161,7 +165,7 @@ def main() -> None:
         # "whole": every tool downloads with one GET per object; "ranged": each tool's defaults.
         whole_mib = args.big_mib + 1
         in_settings = (
-            StagingSettings(chunk_mib=whole_mib, threshold_mib=whole_mib)
+            StagingSettings(chunk_mib=whole_mib, threshold_mib=whole_mib, range_mib=whole_mib)
             if args.download_mode == "whole"
             else StagingSettings()
         )
@@ -177,6 +181,7 @@ def main() -> None:
             # like the CLIs; the bench process itself has just written and uploaded the data.
             job = {"pairs": uris, "chunk_mib": in_settings.chunk_mib}
             job["threshold_mib"] = in_settings.threshold_mib
+            job["range_mib"] = in_settings.range_mib
             out = subprocess.run(
                 [sys.executable, __file__, "--child", json.dumps(job)],
                 env=env,
@@ -243,6 +248,7 @@ def main() -> None:
             "download_mode": args.download_mode,
             "checksums": "ours: CRC32C set and verified; s5cmd and aws: their defaults",
             "ours_in_process": "bench process" if args.ours_in_process else "fresh process",
+            "load_avg_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         }
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ from snakemake_executor_awsbatch.s3download import META_KEY, expected_checksum
 from snakemake_executor_awsbatch.staging import S3Stager, StagingError, StagingSettings
 
 MIB = 1 << 20
-SMALL = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=4)
+SMALL = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_concurrency=4)
 
 
 def _calls(s3: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -134,7 +134,7 @@ def test_body_that_keeps_breaking_off_fails(s3: Any, bucket: str, tmp_path: Path
         parsed["Body"] = _BreaksOff()
 
     s3.meta.events.register("after-call.s3.GetObject", always_break)
-    settings = StagingSettings(chunk_mib=5, threshold_mib=5, max_attempts=2)
+    settings = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_attempts=2)
     with S3Stager(s3, settings) as stager, pytest.raises(StagingError, match="connection reset"):
         stager.download_files([(f"s3://{bucket}/a.bin", str(tmp_path / "a.bin"))])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["up"]

@@ -120,7 +120,7 @@ class _CountingClient:
 def test_whole_objects_and_ranges_share_one_request_budget(
     s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    settings = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=2)
+    settings = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_concurrency=2)
     files = {f"small-{i}.bin": os.urandom(1000 + i) for i in range(8)}
     files["big.bin"] = os.urandom(12 * MIB)  # three ranges of 5 MiB
     for name, data in files.items():
@@ -145,7 +145,7 @@ def test_each_range_has_its_pages_prepared_in_the_sized_file_before_its_bytes(
 ) -> None:
     data = os.urandom(12 * MIB)  # ranges of 5, 5 and 2 MiB
     (tmp_path / "big.bin").write_bytes(data)
-    settings = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=2)
+    settings = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_concurrency=2)
     with S3Stager(s3, settings) as stager:
         stager.upload_files([(str(tmp_path / "big.bin"), f"s3://{bucket}/big.bin")])
     advised: list[tuple[int, int, int, bytes]] = []
@@ -177,13 +177,15 @@ def test_each_range_has_its_pages_prepared_in_the_sized_file_before_its_bytes(
     assert target.read_bytes() == data
 
 
-def test_by_default_a_large_object_comes_down_in_32_mib_ranges(
+def test_by_default_a_large_object_goes_up_in_16_mib_parts_and_comes_down_in_32_mib_ranges(
     s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(40 * MIB)
     (tmp_path / "big.bin").write_bytes(data)
     with S3Stager(s3, StagingSettings()) as stager:
         stager.upload_files([(str(tmp_path / "big.bin"), f"s3://{bucket}/big.bin")])
+    # A multipart ETag ends in the number of parts: 16 + 16 + 8 MiB.
+    assert s3.head_object(Bucket=bucket, Key="big.bin")["ETag"].endswith('-3"')
     ranges: list[str] = []
     real_get = s3.get_object
 

@@ -22,7 +22,7 @@ from snakemake_executor_awsbatch.staging import (
 )
 from snakemake_executor_awsbatch.taskspec import StagedFile
 
-SMALL = StagingSettings(chunk_mib=5, threshold_mib=5, max_concurrency=8)
+SMALL = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_concurrency=8)
 
 
 def _write(path: Path, size: int, seed: int = 1) -> bytes:
@@ -48,7 +48,9 @@ def test_round_trip_sets_and_verifies_checksums(
 ) -> None:
     big = _write(tmp_path / "up" / "big.bin", 12 * (1 << 20))  # multipart with 5 MiB parts
     small = _write(tmp_path / "up" / "small.txt", 100, seed=7)
-    settings = StagingSettings(chunk_mib=5, threshold_mib=5, checksum_algorithm=algorithm)
+    settings = StagingSettings(
+        chunk_mib=5, threshold_mib=5, range_mib=5, checksum_algorithm=algorithm
+    )
     with S3Stager(s3, settings) as stager:
         up = stager.upload_files(
             [
@@ -212,6 +214,9 @@ def test_tuning_from_the_environment() -> None:
         "chunk_mib": 64,
         "max_concurrency": 8,
     }
+    assert tuning_from_env({"AWSBATCH_S3_RANGE_MIB": "8"}) == {"range_mib": 8}
+    with pytest.raises(UserError, match="not a positive whole number"):
+        tuning_from_env({"AWSBATCH_S3_RANGE_MIB": "0"})
     assert tuning_from_env({}) == {}
     with pytest.raises(UserError, match="not a positive whole number"):
         tuning_from_env({"AWSBATCH_S3_CONCURRENCY": "many"})
