@@ -3,10 +3,11 @@
 Stages out (upload) and in (download) one large file plus many small ones with each tool in the
 same run, against one local cloud started as a separate process (so the server does not share
 our interpreter). Downloads by our stager and by s5cmd run `--rounds` times in alternating order
-(each copy checked and deleted before the next), and the median counts; the AWS CLI downloads
-once. Prints one JSON line last: MiB/s for each tool and direction, each round's download MiB/s,
-and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the download ratio), with
-the 1-minute load average at the start and the end (`load_avg_1min`).
+(each copy checked and deleted before the next; the uploads flushed to disk before the first),
+and the median counts; the AWS CLI downloads once. Prints one JSON line last: MiB/s for each
+tool and direction, each round's download MiB/s, and the ratios ours / s5cmd and ours / aws
+(`ratio_vs_s5cmd_in` is the download ratio), with the 1-minute load average at the start and
+the end (`load_avg_1min`).
 
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
 cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
@@ -196,6 +197,10 @@ def main() -> None:
             run([*s5, "cp", *s5_in, f"s3://{BUCKET}/s5/*", f"{dest}/"], env)
 
         child_seconds: list[float] = []
+        # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
+        # and the sources): unflushed, they are written back during the first download round,
+        # whose first slot is always ours. Flushing them here starts every round clean.
+        os.sync()
         downloads: dict[str, Callable[[Path], None]] = {"ours_in": ours_in, "s5cmd_in": s5cmd_in}
         rounds: dict[str, list[float]] = {name: [] for name in downloads}
         for number in range(args.rounds):
