@@ -131,17 +131,13 @@ class ObjectFetcher:
         """Write the body to a partial file, hashing as it goes; returns the checksum."""
         hasher = Hasher(expected.partition(":")[0]) if expected else None
         try:
-            with partial_file(path) as partial:
-                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                try:
-                    offset = 0
-                    while chunk := body.read(_READ_CHUNK):
-                        if hasher is not None:
-                            hasher.update(chunk)
-                        write_at(fd, chunk, offset)
-                        offset += len(chunk)
-                finally:
-                    os.close(fd)
+            with partial_file(path) as fd:
+                offset = 0
+                while chunk := body.read(_READ_CHUNK):
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    write_at(fd, chunk, offset)
+                    offset += len(chunk)
         finally:
             body.close()
         return hasher.b64digest() if hasher is not None else None

@@ -61,11 +61,16 @@ def write_at(fd: int, data: bytes, offset: int) -> None:
 
 
 @contextmanager
-def partial_file(path: str) -> Iterator[str]:
-    """A `.part` name to write `path` under; renamed to `path` on success, removed on failure."""
+def partial_file(path: str) -> Iterator[int]:
+    """A descriptor open for writing on a new `.part` file for `path`; the file is closed and
+    renamed to `path` on success, removed on failure."""
     partial = f"{path}.{threading.get_ident()}.part"
     try:
-        yield partial
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
@@ -115,18 +120,14 @@ class RangedFetcher:
         ]
         hash_parts = algorithm is not None and combinable(algorithm)
         part_algorithm = algorithm if hash_parts else None
-        with partial_file(path) as partial:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.ftruncate(fd, size)
+        with partial_file(path) as fd:
+            os.ftruncate(fd, size)
 
-                def one(part: tuple[int, int]) -> Hasher | None:
-                    with self.slots:
-                        return self._part(bucket, key, etag, fd, part[0], part[1], part_algorithm)
+            def one(part: tuple[int, int]) -> Hasher | None:
+                with self.slots:
+                    return self._part(bucket, key, etag, fd, part[0], part[1], part_algorithm)
 
-                hashers = list(self._pool.map(one, parts))
-            finally:
-                os.close(fd)
+            hashers = list(self._pool.map(one, parts))
         if algorithm is None:
             return None
         if hash_parts:

@@ -62,14 +62,14 @@ def _write_new_file(tmp_path: Path, data: bytes, offset: int) -> Path:
 
 def test_partial_file_takes_the_final_name_only_on_success(tmp_path: Path) -> None:
     done = tmp_path / "done.txt"
-    with partial_file(str(done)) as partial:
-        Path(partial).write_text("whole")
+    with partial_file(str(done)) as fd:
+        os.write(fd, b"whole")
         assert not done.exists()
     assert done.read_text() == "whole"
 
     failed = tmp_path / "failed.txt"
-    with pytest.raises(RuntimeError), partial_file(str(failed)) as partial:
-        Path(partial).write_text("half")
+    with pytest.raises(RuntimeError), partial_file(str(failed)) as fd:
+        os.write(fd, b"half")
         raise RuntimeError("broke off")
     assert list(tmp_path.iterdir()) == [done]
 
