@@ -361,6 +361,8 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
     def shutdown(self) -> None:
         """Stop polling; with --awsbatch-local also copy the outputs into the working dir."""
         super().shutdown()
+        if self.config.local:
+            self.totals.warm_starts = active_cloud().warm_starts
         if self.totals.jobs:
             self.logger.info(f"AWS Batch: {self.totals.describe()}")
             self.totals.write()

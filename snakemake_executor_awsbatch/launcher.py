@@ -44,6 +44,7 @@ from snakemake_executor_awsbatch.staging import (
     StagingError,
     StagingSettings,
     TransferStats,
+    preload_s3_models,
     s3_client,
 )
 from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagedFile
@@ -279,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from snakemake_executor_awsbatch.launch_phases import run_phase
 
     return run_phase(phase, args[0])
+
+
+def warm_up() -> None:
+    """Called by a warm interpreter (warm_interpreter) before its job arrives."""
+    preload_s3_models()
 
 
 def exit_now(code: int) -> None:

@@ -31,6 +31,8 @@ class RunTotals:
     stage_out_seconds: float = 0.0
     # Copies of storage inputs removed from this host because only Batch jobs read them.
     local_copies_dropped: int = 0
+    # Jobs the local cloud started from an interpreter started ahead of them (localcloud.warm).
+    warm_starts: int = 0
 
     def add(self, report: Mapping[str, object] | None, direct: bool) -> None:
         """Count one finished job, with its launcher report when there is one."""

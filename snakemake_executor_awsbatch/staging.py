@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from s3transfer.manager import TransferConfig, TransferManager
@@ -124,6 +126,25 @@ class TransferStats:
         )
 
 
+# One loader of botocore's JSON data (the S3 model, endpoint rules) per process, shared by the
+# sessions below: each new session would otherwise parse it again, 60-90 ms per client. A warm
+# interpreter (warm_interpreter, on the local cloud) fills it before its job arrives. (boto3 adds
+# its resource path to the loader once per session: an entry per client, a handful per process.)
+_model_loader: Any = None
+_model_loader_lock = threading.Lock()
+
+
+def _session() -> boto3.session.Session:
+    global _model_loader
+    core = botocore.session.Session()
+    with _model_loader_lock:
+        if _model_loader is None:
+            _model_loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _model_loader)
+    return boto3.session.Session(botocore_session=core)
+
+
 def s3_client(
     *,
     region: str | None = None,
@@ -138,8 +159,21 @@ def s3_client(
         retries={"mode": "standard", "max_attempts": max_attempts},
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client(
-        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    return _session().client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def preload_s3_models() -> None:
+    """Parse what an S3 client needs into the shared loader, ahead of the first real client.
+
+    The throwaway client has placeholder credentials and endpoint, so that nothing is looked up
+    (no credential chain, no instance metadata) and nothing is sent.
+    """
+    _session().client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="preload",
+        aws_secret_access_key="preload",
     )
 
 

@@ -37,6 +37,8 @@ CE_NAME = "local-ce"
 # The on-demand pair: a fallback for jobs whose spot attempts were all reclaimed.
 ONDEMAND_QUEUE_NAME = "local-queue-ondemand"
 ONDEMAND_CE_NAME = "local-ce-ondemand"
+# Set to 0 to start every launcher job cold (see localcloud.warm).
+WARM_LAUNCHERS_VARIABLE = "AWSBATCH_LOCAL_WARM_LAUNCHERS"
 ACCESS_KEY = "localcloud"
 SECRET_KEY = "localcloud"
 
@@ -57,6 +59,7 @@ class LocalCloud:
         memory_mib: int | None = None,
         chaos: str | None = None,
         min_timeout_seconds: int = 60,
+        warm_launchers: bool | None = None,
     ) -> None:
         self._requested_state_dir = state_dir
         self._port = port
@@ -66,6 +69,13 @@ class LocalCloud:
             raise UserError("The local cloud needs vcpus and memory above 0; give positive sizes.")
         self._chaos_spec = ChaosSpec.parse(chaos)
         self._min_timeout = min_timeout_seconds
+        # Launcher interpreters started ahead of their jobs (localcloud.warm); the variable is
+        # there to measure, or rule out, their effect.
+        self._warm_launchers = (
+            os.environ.get(WARM_LAUNCHERS_VARIABLE, "1") != "0"
+            if warm_launchers is None
+            else warm_launchers
+        )
         self.region = REGION
         # The spot queue is the default; only its environment's hosts are reclaimed by chaos.
         self.queue_name = QUEUE_NAME
@@ -122,6 +132,12 @@ class LocalCloud:
     def efs_root(self, fs_id: str) -> Path:
         """The host directory backing an EFS file system."""
         return self._state_dir / "efs" / fs_id
+
+    @property
+    def warm_starts(self) -> int:
+        """How many jobs started from an interpreter started ahead of them (localcloud.warm)."""
+        pool = self._engine.warm_pool if self._engine is not None else None
+        return pool.handed_out if pool is not None else 0
 
     def wait_for_job_end(self, seen: int, timeout: float) -> int:
         """Block until more than `seen` jobs have ended here, or `timeout` s; the count now.
@@ -245,6 +261,7 @@ class LocalCloud:
             chaos=chaos,
             account_id=self._account_id,
             region=self.region,
+            warm_launchers=self._warm_launchers,
         )
         api = BatchApi(env, self._engine, JobDefinitions(store, self._account_id, self.region))
         self._calls = CallLog(self.api_calls_path)

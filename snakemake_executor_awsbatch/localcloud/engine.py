@@ -43,6 +43,7 @@ from snakemake_executor_awsbatch.localcloud.process import MemoryWatcher
 from snakemake_executor_awsbatch.localcloud.retry import retry_action
 from snakemake_executor_awsbatch.localcloud.runner import AttemptOutcome, AttemptRunner
 from snakemake_executor_awsbatch.localcloud.store import Store
+from snakemake_executor_awsbatch.localcloud.warm import WarmPool
 
 REASON_SHUTDOWN = "The local cloud stopped while the job was active"
 REASON_START_FAILED = "Task failed to start"
@@ -75,6 +76,7 @@ class Engine:
         chaos: Chaos,
         account_id: str,
         region: str,
+        warm_launchers: bool = True,
     ) -> None:
         self.capacity = capacity
         self._host = host
@@ -106,6 +108,7 @@ class Engine:
         self._used_vcpus = 0.0
         self._used_memory = 0
         self._watcher = MemoryWatcher()
+        self.warm_pool = WarmPool(work_root) if warm_launchers else None
         self._thread = threading.Thread(target=self._loop, name="localcloud-scheduler", daemon=True)
         self._thread.start()
 
@@ -250,6 +253,8 @@ class Engine:
                     timer.cancel()
         self._thread.join(timeout=5)
         self._watcher.stop()
+        if self.warm_pool is not None:
+            self.warm_pool.stop()
 
     # ----- scheduling ----------------------------------------------------------------------
 
@@ -365,6 +370,7 @@ class Engine:
             cwd=job.work_dir,
             sink=self._sink,
             watcher=self._watcher,
+            warm=self.warm_pool,
             on_started=lambda: self._on_started(job, attempt),
             on_finished=lambda outcome: self._on_finished(job, attempt, plans, outcome),
         )

@@ -21,6 +21,7 @@ from typing import cast
 from snakemake_executor_awsbatch.localcloud import process
 from snakemake_executor_awsbatch.localcloud.logs import LogSink
 from snakemake_executor_awsbatch.localcloud.model import REASON_OOM, ContainerPlan, ContainerResult
+from snakemake_executor_awsbatch.localcloud.warm import WarmPool
 
 STOP_GRACE_SECONDS = 2.0
 
@@ -62,6 +63,7 @@ class AttemptRunner:
     watcher: process.MemoryWatcher
     on_started: Callable[[], None]
     on_finished: Callable[[AttemptOutcome], None]
+    warm: WarmPool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _running: dict[str, _Running] = field(default_factory=dict)
     _stop_kind: str | None = None
@@ -186,7 +188,11 @@ class AttemptRunner:
             return process.NAMESPACE_UNAVAILABLE
         self.sink.open_stream(plan.log_stream)
         try:
-            proc = process.start_group(plan.argv, dict(plan.env), self.cwd, plan.binds, plan.name)
+            proc = self.warm.take(plan, self.cwd) if self.warm is not None else None
+            if proc is None:
+                proc = process.start_group(
+                    plan.argv, dict(plan.env), self.cwd, plan.binds, plan.name
+                )
         except OSError as exc:
             return (
                 f"CannotStartContainerError: failed to start {plan.argv[0] if plan.argv else ''}:"
@@ -204,6 +210,11 @@ class AttemptRunner:
         entry.reader.start()
         limit = plan.memory_mib * 1024 * 1024
         self.watcher.watch(proc.pid, limit, lambda: self._out_of_memory(entry))
+        if self.warm is not None:
+            # The next job like this one then finds its interpreter started.
+            threading.Thread(
+                target=self.warm.replenish, args=(plan,), name="localcloud-warm", daemon=True
+            ).start()
         return None
 
     def _out_of_memory(self, entry: _Running) -> None:
