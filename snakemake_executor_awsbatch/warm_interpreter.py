@@ -43,8 +43,9 @@ def become(module: str, job: dict[str, object]) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    # `python -m` puts the directory it was started in first on the path.
-    sys.path[0] = cwd
+    # `python -m` puts the directory it was started in first on the path (unless safe_path).
+    if not sys.flags.safe_path:
+        sys.path[0] = cwd
     args = job["args"]
     assert isinstance(args, list)
     sys.argv = [module, *(str(a) for a in args)]

@@ -54,19 +54,22 @@ def pool(tmp_path: Path) -> Iterator[WarmPool]:
     pool.stop()
 
 
-def _wait_for(path: Path, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
+def _ready_interpreter(pool: WarmPool, env: dict[str, str]) -> int:
+    """Have the pool start an interpreter for `env`; its pid once it has run warm_up."""
+    pool.replenish(_plan(env))
+    marker = Path(env["WARM_PROBE_MARKER"])
+    deadline = time.monotonic() + 20
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the interpreter never ran warm_up"
         time.sleep(0.02)
+    return int(marker.read_text())
 
 
 def test_a_job_handed_to_a_warm_interpreter_sees_what_a_cold_start_gives(
     pool: WarmPool, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    pool.replenish(_plan(base_env))
     # The interpreter loaded the module (and ran its warm_up) before any job existed.
-    _wait_for(Path(base_env["WARM_PROBE_MARKER"]))
+    warm_pid = _ready_interpreter(pool, base_env)
     job_env = {**base_env, "AWS_BATCH_JOB_ID": "job-1", "AWS_BATCH_JOB_ATTEMPT": "1"}
     workdir = tmp_path / "job"
     workdir.mkdir()
@@ -77,7 +80,7 @@ def test_a_job_handed_to_a_warm_interpreter_sees_what_a_cold_start_gives(
     assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
     seen = json.loads(proc.stdout.read())
     assert proc.wait() == 3
-    assert seen["pid"] == int(Path(base_env["WARM_PROBE_MARKER"]).read_text())
+    assert seen["pid"] == warm_pid
     assert seen["cwd"] == str(workdir)
     assert seen["path0"] == str(workdir)
     assert seen["argv"] == ["3", "s3://bucket/spec.json"]
@@ -90,9 +93,7 @@ def test_a_job_handed_to_a_warm_interpreter_sees_what_a_cold_start_gives(
 def test_another_start_environment_starts_cold_and_replaces_the_idle_interpreter(
     pool: WarmPool, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    pool.replenish(_plan(base_env))
-    _wait_for(Path(base_env["WARM_PROBE_MARKER"]))
-    first_pid = int(Path(base_env["WARM_PROBE_MARKER"]).read_text())
+    first_pid = _ready_interpreter(pool, base_env)
     other = {**base_env, "PYTHONHASHSEED": "7"}
     assert pool.take(_plan(other, "0"), tmp_path) is None
     pool.replenish(_plan(other, "0"))
@@ -127,9 +128,7 @@ def test_containers_it_cannot_start_the_same_way_start_cold(
 def test_stop_ends_idle_interpreters_and_starts_no_more(
     pool: WarmPool, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    pool.replenish(_plan(base_env))
-    _wait_for(Path(base_env["WARM_PROBE_MARKER"]))
-    pid = int(Path(base_env["WARM_PROBE_MARKER"]).read_text())
+    pid = _ready_interpreter(pool, base_env)
     pool.stop()
     assert not Path(f"/proc/{pid}").exists()
     pool.replenish(_plan(base_env))
@@ -139,9 +138,7 @@ def test_stop_ends_idle_interpreters_and_starts_no_more(
 def test_an_interpreter_that_died_while_idle_is_passed_over(
     pool: WarmPool, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    pool.replenish(_plan(base_env))
-    _wait_for(Path(base_env["WARM_PROBE_MARKER"]))
-    os.kill(int(Path(base_env["WARM_PROBE_MARKER"]).read_text()), 9)
+    os.kill(_ready_interpreter(pool, base_env), 9)
     time.sleep(0.1)
     assert pool.take(_plan(base_env, "0"), tmp_path) is None
 
