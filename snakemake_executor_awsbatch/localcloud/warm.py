@@ -16,6 +16,7 @@ Python's start (PYTHONPATH, locale, ...) are then the same. Anything else starts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -77,15 +78,15 @@ class WarmPool:
             if proc is None:
                 return None
             if proc.poll() is not None:  # died while idle (killed from outside): try another
+                self._end([proc])
                 continue
             stdin = proc.stdin
             assert stdin is not None
             try:
                 stdin.write(job)
                 stdin.close()
-            except OSError:  # it died just now; make sure, and try another
-                process.signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
+            except OSError:  # it died just now: try another
+                self._end([proc])
                 continue
             with self._lock:
                 self.handed_out += 1
@@ -140,9 +141,12 @@ class WarmPool:
 
     @staticmethod
     def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+        """Kill, reap and close idle (or failed) interpreters."""
         for proc in procs:
-            process.signal_group(proc.pid, signal.SIGKILL)
+            if proc.returncode is None:  # unreaped, so its group id is still its own
+                process.signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
-                    pipe.close()
+                    with contextlib.suppress(OSError):  # a pipe whose reader is gone
+                        pipe.close()
