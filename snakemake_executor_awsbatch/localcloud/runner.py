@@ -21,7 +21,7 @@ from typing import cast
 from snakemake_executor_awsbatch.localcloud import process
 from snakemake_executor_awsbatch.localcloud.logs import LogSink
 from snakemake_executor_awsbatch.localcloud.model import REASON_OOM, ContainerPlan, ContainerResult
-from snakemake_executor_awsbatch.localcloud.warm import WarmPool
+from snakemake_executor_awsbatch.localcloud.warm import ForkedContainer, WarmPool
 
 STOP_GRACE_SECONDS = 2.0
 
@@ -46,7 +46,7 @@ class AttemptOutcome:
 @dataclass
 class _Running:
     plan: ContainerPlan
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | ForkedContainer
     reader: threading.Thread
     result: ContainerResult
     oom: bool = False
@@ -139,7 +139,7 @@ class AttemptRunner:
                     continue
                 with self._lock:
                     entry = self._running[name]
-                code = process.exit_code_of(entry.proc.returncode)
+                code = process.exit_code_of(entry.proc.wait())
                 entry.result.exit_code = code
                 if entry.oom:
                     entry.result.reason = REASON_OOM
@@ -188,7 +188,9 @@ class AttemptRunner:
             return process.NAMESPACE_UNAVAILABLE
         self.sink.open_stream(plan.log_stream)
         try:
-            proc = self.warm.take(plan, self.cwd) if self.warm is not None else None
+            proc: subprocess.Popen[bytes] | ForkedContainer | None = (
+                self.warm.take(plan, self.cwd) if self.warm is not None else None
+            )
             if proc is None:
                 proc = process.start_group(
                     plan.argv, dict(plan.env), self.cwd, plan.binds, plan.name
@@ -211,7 +213,7 @@ class AttemptRunner:
         limit = plan.memory_mib * 1024 * 1024
         self.watcher.watch(proc.pid, limit, lambda: self._out_of_memory(entry))
         if self.warm is not None:
-            # The next job like this one then finds its interpreter started.
+            # The next job like this one then finds a warm interpreter to fork from.
             threading.Thread(
                 target=self.warm.replenish, args=(plan,), name="localcloud-warm", daemon=True
             ).start()
@@ -230,7 +232,10 @@ class AttemptRunner:
         copier.start()
         pid = entry.proc.pid
         # Wait without reaping: while the leader is a zombie its pid and group id stay reserved.
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        if isinstance(entry.proc, ForkedContainer):
+            entry.proc.wait_until_exited()
+        else:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         self.watcher.unwatch(pid)
         with self._lock:
             # A container ends with its main process: stop whatever it left behind, so that

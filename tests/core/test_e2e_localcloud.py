@@ -167,3 +167,24 @@ def test_missing_input_fails_with_the_stage_in_code(env: Any) -> None:
     assert state.exit_code == 98 and "could not stage the inputs" in state.explain()
     report = sub.fetch_report(spec)
     assert report is not None and "absent.bam" in str(report["error"])
+
+
+def test_launcher_jobs_after_the_first_are_forked_from_the_warm_interpreter(
+    local_cloud_factory: Callable[..., LocalCloud], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = local_cloud_factory()
+    sub, _ = _connect(cloud, monkeypatch)
+    for number in range(3):
+        spec = _task(cloud, f"warm-{number}", f"echo job {number} > out.txt; exit {number}")
+        state = wait_finished(sub, sub.submit(spec))
+        assert state.exit_code == number, state.explain()
+        report = sub.fetch_report(spec)
+        assert report is not None and report["payload_exit_code"] == number
+        assert report["batch_job_id"] == state.job_id  # its own AWS_BATCH_JOB_ID
+    # The first started cold (and had the interpreter started); the others were forked from it.
+    assert cloud.warm_starts == 2
+    # The same jobs with the forking turned off all start cold.
+    cold = local_cloud_factory(warm_launchers=False)
+    sub, _ = _connect(cold, monkeypatch)
+    state = wait_finished(sub, sub.submit(_task(cold, "cold-0", "true")))
+    assert state.status == "SUCCEEDED" and cold.warm_starts == 0

@@ -1,8 +1,9 @@
-"""Run by the warm-pool tests as `python -m tests.localcloud.warm_probe CODE`.
+"""Run by the warm-pool tests as `python -m tests.localcloud.warm_probe CODE [sleep]`.
 
 It prints, as JSON, what a container sees (directory, argv, environment, stdin, module name) and
-exits with CODE. `warm_up` (called by the warm interpreter before the job) leaves a file at
-$WARM_PROBE_MARKER, so a test can tell that the interpreter was ready before its job came.
+exits with CODE (after a long sleep with `sleep`). `warm_up` (called by the warm interpreter
+before the job) leaves a file at $WARM_PROBE_MARKER, so a test can tell that the interpreter was
+ready before its job came.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -27,8 +29,11 @@ def main() -> int:
         "name": __name__,
         "path0": sys.path[0],
         "pid": os.getpid(),
+        "ppid": os.getppid(),
     }
     print(json.dumps(seen), flush=True)
+    if sys.argv[2:3] == ["sleep"]:
+        time.sleep(60)
     return int(sys.argv[1])
 
 
