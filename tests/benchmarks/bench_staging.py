@@ -3,7 +3,9 @@
 Stages out (upload) and in (download) one large file plus many small ones with each tool in the
 same run, against one local cloud started as a separate process (so the server does not share
 our interpreter). Downloads by our stager and by s5cmd run `--rounds` times in alternating order
-(each copy checked and deleted before the next; the uploads flushed to disk before the first),
+(each copy checked and deleted before the next; the uploads flushed to disk and one copy's
+worth of scratch data written and deleted before the first, so that every round starts in the
+same memory state),
 and the median counts; the AWS CLI downloads once. Prints one JSON line last: MiB/s for each
 tool and direction, each round's download MiB/s, and the ratios ours / s5cmd and ours / aws
 (`ratio_vs_s5cmd_in` is the download ratio), with the 1-minute load average at the start and
@@ -83,6 +85,16 @@ def timed(fn: Callable[[], Any]) -> float:
     took = time.monotonic() - start
     print(f"  step took {took:.1f}s", file=sys.stderr, flush=True)
     return took
+
+
+def free_one_copy(path: Path, size: int) -> None:
+    """Write `size` bytes to `path` and delete it (untimed): the next download then starts in
+    memory just freed, as every download after a deleted copy does."""
+    block = bytes(MIB)
+    with open(path, "wb") as handle:
+        for _ in range(-(-size // MIB)):
+            handle.write(block)
+    path.unlink()
 
 
 def check_copy(dest: Path, names: list[str], tool: str) -> None:
@@ -201,6 +213,12 @@ def main() -> None:
         # and the sources): unflushed, they are written back during the first download round,
         # whose first slot is always ours. Flushing them here starts every round clean.
         os.sync()
+        # Every later slot starts just after the previous copy was deleted, so its writes land
+        # in memory the guest has just freed; the first slot (always ours) would otherwise start
+        # after the uploads took gigabytes of new page cache, in memory the VM handed back to
+        # its host, where each first write runs at ~400 MB/s instead of ~2.7 GB/s. Writing and
+        # deleting one copy's worth of data first gives that slot the same state as the others.
+        free_one_copy(work / "scratch.bin", total)
         downloads: dict[str, Callable[[Path], None]] = {"ours_in": ours_in, "s5cmd_in": s5cmd_in}
         rounds: dict[str, list[float]] = {name: [] for name in downloads}
         for number in range(args.rounds):
