@@ -108,7 +108,12 @@ class WarmInterpreter:
                         [write_end],
                     )
                     answer = self._answers.get(timeout=SPAWN_TIMEOUT_SECONDS)
-                except (OSError, queue.Empty):
+                except OSError:
+                    return None
+                except queue.Empty:
+                    # A late answer would be taken as the next spawn's: this interpreter is done
+                    # (ending it also ends anything it forked for this request).
+                    self._kill()
                     return None
             pid = answer.get("spawned")
             if not isinstance(pid, int):
@@ -143,6 +148,13 @@ class WarmInterpreter:
             self._children.pop(pid, None)
         assert record.status is not None
         return record.status
+
+    def _kill(self) -> None:
+        """Give up on a stuck interpreter: no more spawns; its group is killed (the reader then
+        sees the socket close and reports its jobs lost)."""
+        self.alive = False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """End the interpreter (it kills any job still running) and wait for it."""

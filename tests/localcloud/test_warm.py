@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from snakemake_executor_awsbatch.localcloud import warm
 from snakemake_executor_awsbatch.localcloud.model import Bind, ContainerPlan
 from snakemake_executor_awsbatch.localcloud.warm import (
     LAUNCHER_MODULE,
@@ -191,6 +192,17 @@ def test_a_dead_interpreter_is_replaced_and_its_running_job_is_reported_killed(
     assert replacement != pid
     container = pool.take(_plan(base_env, "4"), tmp_path)
     assert container is not None and container.wait() == 4
+
+
+def test_an_interpreter_that_does_not_answer_is_given_up_and_its_jobs_start_cold(
+    pool: WarmPool, base_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warm, "SPAWN_TIMEOUT_SECONDS", 0.3)
+    hanging = {**base_env, "WARM_PROBE_HANG": "1"}
+    pid = _ready_interpreter(pool, hanging)
+    assert pool.take(_plan(hanging, "0"), tmp_path) is None
+    assert _gone(pid), "the stuck interpreter was not ended"
+    assert pool.handed_out == 0
 
 
 def test_only_the_per_job_batch_variables_are_left_out_of_the_start_environment() -> None:

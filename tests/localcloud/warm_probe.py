@@ -16,8 +16,10 @@ from pathlib import Path
 
 
 def warm_up() -> None:
-    """Mark that the interpreter has loaded this module and is waiting for its job."""
+    """Mark that the interpreter has loaded this module (then hang, if $WARM_PROBE_HANG is set)."""
     Path(os.environ["WARM_PROBE_MARKER"]).write_text(str(os.getpid()))
+    if os.environ.get("WARM_PROBE_HANG"):
+        time.sleep(600)
 
 
 def main() -> int:
