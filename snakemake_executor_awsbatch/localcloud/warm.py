@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from snakemake_executor_awsbatch.localcloud import process
 from snakemake_executor_awsbatch.localcloud.model import ContainerPlan
 
 LAUNCHER_MODULE = "snakemake_executor_awsbatch.launcher"
@@ -153,8 +154,7 @@ class WarmInterpreter:
         """Give up on a stuck interpreter: no more spawns; its group is killed (the reader then
         sees the socket close and reports its jobs lost)."""
         self.alive = False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        process.signal_group(self.proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """End the interpreter (it kills any job still running) and wait for it."""
