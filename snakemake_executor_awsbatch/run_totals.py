@@ -31,7 +31,7 @@ class RunTotals:
     stage_out_seconds: float = 0.0
     # Copies of storage inputs removed from this host because only Batch jobs read them.
     local_copies_dropped: int = 0
-    # Jobs the local cloud started from an interpreter started ahead of them (localcloud.warm).
+    # Jobs the local cloud forked from its warm launcher interpreter (localcloud.warm).
     warm_starts: int = 0
 
     def add(self, report: Mapping[str, object] | None, direct: bool) -> None:

@@ -69,8 +69,8 @@ class LocalCloud:
             raise UserError("The local cloud needs vcpus and memory above 0; give positive sizes.")
         self._chaos_spec = ChaosSpec.parse(chaos)
         self._min_timeout = min_timeout_seconds
-        # Launcher interpreters started ahead of their jobs (localcloud.warm); the variable is
-        # there to measure, or rule out, their effect.
+        # Launcher jobs forked from a warm interpreter (localcloud.warm); the variable is there
+        # to measure, or rule out, its effect.
         self._warm_launchers = (
             os.environ.get(WARM_LAUNCHERS_VARIABLE, "1") != "0"
             if warm_launchers is None
@@ -135,7 +135,7 @@ class LocalCloud:
 
     @property
     def warm_starts(self) -> int:
-        """How many jobs started from an interpreter started ahead of them (localcloud.warm)."""
+        """How many jobs were forked from the warm launcher interpreter (localcloud.warm)."""
         pool = self._engine.warm_pool if self._engine is not None else None
         return pool.handed_out if pool is not None else 0
 
