@@ -191,6 +191,7 @@ class AttemptRunner:
             proc: subprocess.Popen[bytes] | ForkedContainer | None = (
                 self.warm.take(plan, self.cwd) if self.warm is not None else None
             )
+            forked = proc is not None
             if proc is None:
                 proc = process.start_group(
                     plan.argv, dict(plan.env), self.cwd, plan.binds, plan.name
@@ -212,8 +213,8 @@ class AttemptRunner:
         entry.reader.start()
         limit = plan.memory_mib * 1024 * 1024
         self.watcher.watch(proc.pid, limit, lambda: self._out_of_memory(entry))
-        if self.warm is not None:
-            # The next job like this one then finds a warm interpreter to fork from.
+        if self.warm is not None and not forked:
+            # It started cold: have a warm interpreter ready for the next job like this one.
             threading.Thread(
                 target=self.warm.replenish, args=(plan,), name="localcloud-warm", daemon=True
             ).start()
