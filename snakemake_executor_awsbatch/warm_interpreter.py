@@ -195,6 +195,11 @@ def main() -> None:
         warm_up()
     control = socket.socket(fileno=control_fd)
     Server(module, control).serve()
+    # Every job is reaped and nothing is left to clean up: skip the interpreter's teardown of
+    # the preloaded modules (about 0.1 s that the cloud's stop, and so the run, waited for).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

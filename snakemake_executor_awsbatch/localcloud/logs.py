@@ -18,13 +18,24 @@ class LogSink:
     """Appends lines to log streams of the `/aws/batch/job` group of one account and region."""
 
     def __init__(self, account_id: str, region: str) -> None:
-        from moto.logs.models import logs_backends
-
-        self._backend: Any = logs_backends[account_id][region]
+        self._account_id = account_id
+        self._region = region
         self._lock = threading.Lock()
-        with self._lock:
-            if LOG_GROUP not in self._backend.groups:
-                self._backend.create_log_group(LOG_GROUP, {})
+        self._created: Any = None
+
+    @property
+    def _backend(self) -> Any:
+        """moto's Logs backend with the job log group, made at the first job's first line: its
+        creation (about 0.07 s) would otherwise sit between the cloud's start and the first
+        request a run makes. Callers hold `_lock`."""
+        if self._created is None:
+            from moto.logs.models import logs_backends
+
+            backend = logs_backends[self._account_id][self._region]
+            if LOG_GROUP not in backend.groups:
+                backend.create_log_group(LOG_GROUP, {})
+            self._created = backend
+        return self._created
 
     def open_stream(self, stream: str) -> None:
         """Create a stream (idempotent)."""

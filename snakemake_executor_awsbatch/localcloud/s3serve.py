@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 _CHUNK = 1 << 20
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # Request headers whose semantics stay with moto.
-_MOTO_HEADERS = (
+MOTO_ONLY_HEADERS = (
     "HTTP_IF_NONE_MATCH",
     "HTTP_IF_MODIFIED_SINCE",
     "HTTP_IF_UNMODIFIED_SINCE",
@@ -44,12 +44,11 @@ def stream_get_object(environ: dict[str, Any], account_id: str) -> Streamed | No
     """The streamed answer to a plain GetObject, or None to let moto answer it."""
     if environ.get("REQUEST_METHOD") != "GET":
         return None
-    if any(name in environ for name in _MOTO_HEADERS):
+    if any(name in environ for name in MOTO_ONLY_HEADERS):
         return None
-    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-    if set(query) - {"x-id"}:
+    if not only_plain_query(environ):
         return None
-    bucket_name, key_name = _bucket_and_key(environ)
+    bucket_name, key_name = bucket_and_key(environ)
     if not bucket_name or not key_name:
         return None
     key = _current_key(account_id, bucket_name, key_name)
@@ -77,7 +76,13 @@ def stream_get_object(environ: dict[str, Any], account_id: str) -> Streamed | No
     return Streamed(status, list(headers.items()), _read(key, begin, end + 1))
 
 
-def _bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
+def only_plain_query(environ: dict[str, Any]) -> bool:
+    """Whether the query string asks for nothing but the operation (no version, part, ...)."""
+    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    return not set(query) - {"x-id"}
+
+
+def bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
     """Bucket and key of a path-style request, from the undecoded path when the server has it."""
     host = str(environ.get("HTTP_HOST", "")).split(":", 1)[0]
     if host not in ("127.0.0.1", "localhost"):

@@ -23,6 +23,7 @@ from snakemake_executor_awsbatch.localcloud import jobspec
 from snakemake_executor_awsbatch.localcloud.api_errors import BatchApiError, TooManyRequests
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos
+from snakemake_executor_awsbatch.localcloud.s3head import answer_head
 from snakemake_executor_awsbatch.localcloud.s3serve import stream_get_object
 
 StartResponse = Callable[..., Any]
@@ -193,8 +194,9 @@ class CloudApp:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
         if service == "elasticfilesystem":
             self._on_efs()
-        if service == "s3" and name == "GetObject":
-            streamed = stream_get_object(environ, self._account_id)
+        if service == "s3" and name in ("GetObject", "HeadObject", "HeadBucket"):
+            answer = stream_get_object if name == "GetObject" else answer_head
+            streamed = answer(environ, self._account_id)
             if streamed is not None:
                 headers = [*streamed.headers, *_moto_extra_headers()]
                 start_response(streamed.status, headers)
