@@ -24,7 +24,8 @@ from snakemake_executor_awsbatch.localcloud.api_errors import BatchApiError, Too
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos
 from snakemake_executor_awsbatch.localcloud.s3head import answer_head
-from snakemake_executor_awsbatch.localcloud.s3serve import stream_get_object
+from snakemake_executor_awsbatch.localcloud.s3list import answer_list_objects
+from snakemake_executor_awsbatch.localcloud.s3serve import Streamed, stream_get_object
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -194,8 +195,8 @@ class CloudApp:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
         if service == "elasticfilesystem":
             self._on_efs()
-        if service == "s3" and name in ("GetObject", "HeadObject", "HeadBucket"):
-            answer = stream_get_object if name == "GetObject" else answer_head
+        answer = _DIRECT_S3_ANSWERS.get(name) if service == "s3" else None
+        if answer is not None:
             streamed = answer(environ, self._account_id)
             if streamed is not None:
                 headers = [*streamed.headers, *_moto_extra_headers()]
@@ -322,6 +323,16 @@ def _drain(environ: dict[str, Any]) -> bytes:
         rest: bytes = stream.read()
         return rest
     return b""
+
+
+# S3 requests the local cloud answers itself in their plain forms (each function returns None
+# for the forms moto must answer). Looked up when called, so that tests can stand in for them.
+_DIRECT_S3_ANSWERS: dict[str, Callable[[dict[str, Any], str], Streamed | None]] = {
+    "GetObject": lambda environ, account: stream_get_object(environ, account),
+    "HeadObject": lambda environ, account: answer_head(environ, account),
+    "HeadBucket": lambda environ, account: answer_head(environ, account),
+    "ListObjects": lambda environ, account: answer_list_objects(environ, account),
+}
 
 
 def _moto_extra_headers() -> list[tuple[str, str]]:
