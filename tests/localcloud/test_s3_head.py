@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from snakemake_executor_awsbatch.localcloud import server
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
-from snakemake_executor_awsbatch.localcloud.s3head import answer_head
 
 from .helpers import client
+from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-head"
 VERSIONED = "localcloud-head-versioned"
@@ -51,18 +50,6 @@ def _head(s3: Any, call: str, params: dict[str, Any]) -> tuple[int, dict[str, st
     return int(meta["HTTPStatusCode"]), headers
 
 
-def _served(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    served: list[bool] = []
-
-    def spy(environ: dict[str, Any], account_id: str) -> Any:
-        answer = answer_head(environ, account_id)
-        served.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(server, "answer_head", spy)
-    return served
-
-
 OURS: list[tuple[str, dict[str, Any]]] = [
     ("head_object", {"Bucket": BUCKET, "Key": "plain.bin"}),
     ("head_object", {"Bucket": BUCKET, "Key": "crc.bin", "ChecksumMode": "ENABLED"}),
@@ -82,10 +69,10 @@ OURS: list[tuple[str, dict[str, Any]]] = [
 def test_answer_equals_motos(
     s3: Any, monkeypatch: pytest.MonkeyPatch, call: str, params: dict[str, Any]
 ) -> None:
-    served = _served(monkeypatch)
+    served = watch_direct_answers(monkeypatch, "answer_head")
     ours = _head(s3, call, params)
     assert served == [True]
-    monkeypatch.setattr(server, "answer_head", lambda environ, account_id: None)
+    leave_to_moto(monkeypatch, "answer_head")
     motos = _head(s3, call, params)
     assert ours == motos
 
@@ -106,7 +93,7 @@ MOTOS: list[tuple[str, dict[str, Any]]] = [
 def test_other_heads_are_left_to_moto(
     s3: Any, monkeypatch: pytest.MonkeyPatch, call: str, params: dict[str, Any]
 ) -> None:
-    served = _served(monkeypatch)
+    served = watch_direct_answers(monkeypatch, "answer_head")
     _head(s3, call, params)
     assert served == [False]
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from snakemake_executor_awsbatch.localcloud import server
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
-from snakemake_executor_awsbatch.localcloud.s3list import answer_list_objects
 
 from .helpers import client
+from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-list"
 VERSIONED = "localcloud-list-versioned"
@@ -31,18 +30,6 @@ def s3(local_cloud: LocalCloud) -> Iterator[Any]:
     s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=VERSIONED, Key="v", Body=b"v")
     yield s3
-
-
-def _served(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    served: list[bool] = []
-
-    def spy(environ: dict[str, Any], account_id: str) -> Any:
-        answer = answer_list_objects(environ, account_id)
-        served.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(server, "answer_list_objects", spy)
-    return served
 
 
 def _listing(s3: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +54,10 @@ OURS: list[dict[str, Any]] = [
 def test_listing_equals_motos(
     s3: Any, monkeypatch: pytest.MonkeyPatch, params: dict[str, Any]
 ) -> None:
-    served = _served(monkeypatch)
+    served = watch_direct_answers(monkeypatch, "answer_list_objects")
     ours = _listing(s3, params)
     assert served == [True]
-    monkeypatch.setattr(server, "answer_list_objects", lambda environ, account_id: None)
+    leave_to_moto(monkeypatch, "answer_list_objects")
     assert ours == _listing(s3, params)
 
 
@@ -87,7 +74,7 @@ MOTOS: list[dict[str, Any]] = [
 def test_other_listings_are_left_to_moto(
     s3: Any, monkeypatch: pytest.MonkeyPatch, params: dict[str, Any]
 ) -> None:
-    served = _served(monkeypatch)
+    served = watch_direct_answers(monkeypatch, "answer_list_objects")
     s3.list_objects(**params)
     assert served == [False]
 

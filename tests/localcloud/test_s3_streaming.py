@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from snakemake_executor_awsbatch.localcloud import server
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
-from snakemake_executor_awsbatch.localcloud.s3serve import stream_get_object
 
 from .helpers import client
+from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-streaming"
 DATA = os.urandom(3 * (1 << 20) + 123)
@@ -85,17 +84,10 @@ CASES: list[dict[str, Any]] = [
 def test_streamed_answer_equals_motos(
     s3: Any, monkeypatch: pytest.MonkeyPatch, params: dict[str, Any]
 ) -> None:
-    served: list[bool] = []
-
-    def spy(environ: dict[str, Any], account_id: str) -> Any:
-        answer = stream_get_object(environ, account_id)
-        served.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(server, "stream_get_object", spy)
+    served = watch_direct_answers(monkeypatch, "stream_get_object")
     ours = _answer(s3, **params)
     assert served == [True]
-    monkeypatch.setattr(server, "stream_get_object", lambda environ, account_id: None)
+    leave_to_moto(monkeypatch, "stream_get_object")
     motos = _answer(s3, **params)
     assert ours == motos
 
@@ -127,14 +119,7 @@ def test_errors_are_left_to_moto(s3: Any, params: dict[str, Any], code: str) -> 
 
 def test_matching_if_match_is_streamed(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     etag = s3.head_object(Bucket=BUCKET, Key="plain.bin")["ETag"]
-    served: list[bool] = []
-
-    def spy(environ: dict[str, Any], account_id: str) -> Any:
-        answer = stream_get_object(environ, account_id)
-        served.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(server, "stream_get_object", spy)
+    served = watch_direct_answers(monkeypatch, "stream_get_object")
     body = s3.get_object(Bucket=BUCKET, Key="plain.bin", IfMatch=etag, Range="bytes=0-3")
     assert body["Body"].read() == DATA[:4]
     not_modified = s3.get_object(Bucket=BUCKET, Key="plain.bin", IfModifiedSince="2000-01-01")
