@@ -16,7 +16,7 @@ from snakemake_executor_awsbatch.localcloud.s3serve import (
     MOTO_ONLY_HEADERS,
     Streamed,
     bucket_and_key,
-    only_plain_query,
+    plain_query,
 )
 
 _NOT_FOUND: list[tuple[str, str]] = [
@@ -27,7 +27,7 @@ _NOT_FOUND: list[tuple[str, str]] = [
 
 def answer_head(environ: dict[str, Any], account_id: str) -> Streamed | None:
     """The answer to a plain HeadObject or HeadBucket, or None to let moto answer it."""
-    if environ.get("REQUEST_METHOD") != "HEAD" or not only_plain_query(environ):
+    if environ.get("REQUEST_METHOD") != "HEAD" or plain_query(environ) is None:
         return None
     if any(name in environ for name in (*MOTO_ONLY_HEADERS, "HTTP_IF_MATCH", "HTTP_RANGE")):
         return None

@@ -12,12 +12,11 @@ to moto.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from snakemake_executor_awsbatch.localcloud.s3serve import Streamed, bucket_and_key
+from snakemake_executor_awsbatch.localcloud.s3serve import Streamed, bucket_and_key, plain_query
 
-_PLAIN_QUERY = {"prefix", "max-keys", "encoding-type"}
+_PLAIN_QUERY = frozenset({"prefix", "max-keys", "encoding-type"})
 # moto's fixed owner of every object, as its ListObjects answer names it.
 _OWNER = (
     "<Owner><DisplayName>webfile</DisplayName>"
@@ -30,8 +29,8 @@ def answer_list_objects(environ: dict[str, Any], account_id: str) -> Streamed | 
     """The answer to a one-page ListObjects, or None to let moto answer it."""
     if environ.get("REQUEST_METHOD") != "GET":
         return None
-    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-    if set(query) - _PLAIN_QUERY or any(len(values) != 1 for values in query.values()):
+    query = plain_query(environ, _PLAIN_QUERY)
+    if query is None or any(len(values) != 1 for values in query.values()):
         return None
     bucket_name, key_name = bucket_and_key(environ)
     if not bucket_name or key_name:
@@ -46,11 +45,9 @@ def answer_list_objects(environ: dict[str, Any], account_id: str) -> Streamed | 
     prefix = query["prefix"][0] if "prefix" in query else None
     encoding = query["encoding-type"][0] if "encoding-type" in query else None
     try:
-        max_keys = int(query["max-keys"][0]) if "max-keys" in query else None
+        max_keys = int(query.get("max-keys", [settings.get_s3_default_max_keys()])[0])
     except ValueError:
         return None
-    if max_keys is None:
-        max_keys = int(settings.get_s3_default_max_keys())
     if encoding not in (None, "url") or max_keys < 1:
         return None
     keys = sorted(

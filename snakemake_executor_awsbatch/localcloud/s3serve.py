@@ -46,7 +46,7 @@ def stream_get_object(environ: dict[str, Any], account_id: str) -> Streamed | No
         return None
     if any(name in environ for name in MOTO_ONLY_HEADERS):
         return None
-    if not only_plain_query(environ):
+    if plain_query(environ) is None:
         return None
     bucket_name, key_name = bucket_and_key(environ)
     if not bucket_name or not key_name:
@@ -76,10 +76,13 @@ def stream_get_object(environ: dict[str, Any], account_id: str) -> Streamed | No
     return Streamed(status, list(headers.items()), _read(key, begin, end + 1))
 
 
-def only_plain_query(environ: dict[str, Any]) -> bool:
-    """Whether the query string asks for nothing but the operation (no version, part, ...)."""
+def plain_query(
+    environ: dict[str, Any], allowed: frozenset[str] = frozenset({"x-id"})
+) -> dict[str, list[str]] | None:
+    """The parsed query string when it has only `allowed` parameters (by default nothing but
+    the operation: no version, part, ...), else None."""
     query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-    return not set(query) - {"x-id"}
+    return None if set(query) - allowed else query
 
 
 def bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:

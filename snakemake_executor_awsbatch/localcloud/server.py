@@ -195,7 +195,7 @@ class CloudApp:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
         if service == "elasticfilesystem":
             self._on_efs()
-        answer = _DIRECT_S3_ANSWERS.get(name) if service == "s3" else None
+        answer = DIRECT_S3_ANSWERS.get(name) if service == "s3" else None
         if answer is not None:
             streamed = answer(environ, self._account_id)
             if streamed is not None:
@@ -326,12 +326,12 @@ def _drain(environ: dict[str, Any]) -> bytes:
 
 
 # S3 requests the local cloud answers itself in their plain forms (each function returns None
-# for the forms moto must answer). Looked up when called, so that tests can stand in for them.
-_DIRECT_S3_ANSWERS: dict[str, Callable[[dict[str, Any], str], Streamed | None]] = {
-    "GetObject": lambda environ, account: stream_get_object(environ, account),
-    "HeadObject": lambda environ, account: answer_head(environ, account),
-    "HeadBucket": lambda environ, account: answer_head(environ, account),
-    "ListObjects": lambda environ, account: answer_list_objects(environ, account),
+# for the forms moto must answer).
+DIRECT_S3_ANSWERS: dict[str, Callable[[dict[str, Any], str], Streamed | None]] = {
+    "GetObject": stream_get_object,
+    "HeadObject": answer_head,
+    "HeadBucket": answer_head,
+    "ListObjects": answer_list_objects,
 }
 
 
