@@ -27,6 +27,7 @@ from snakemake_executor_awsbatch.direct_shell import DirectPlan, NotDirect, dire
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.local_copies import drop_remote_only_copies
+from snakemake_executor_awsbatch.local_jobs import running_local_threads
 from snakemake_executor_awsbatch.local_mode import active_cloud, copy_outputs
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.run_totals import RunTotals
@@ -86,7 +87,10 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
         # On the local cloud, which runs in this process, a job's end wakes the status loop at
         # once; on AWS there is no such signal and the loop sleeps its interval.
         if self.config.local:
-            self._job_end_signal = active_cloud().wait_for_job_end
+            cloud = active_cloud()
+            self._job_end_signal = cloud.wait_for_job_end
+            # Snakemake's local jobs run on the machine the cloud's jobs run on (local_jobs).
+            cloud.share_host(running_local_threads(self.workflow))
 
     # ---- submission -------------------------------------------------------------------------
 

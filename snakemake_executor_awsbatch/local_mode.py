@@ -49,6 +49,9 @@ def activate(chaos: str | None = None) -> LocalCloud:
             return _active[0][0]
         cloud = LocalCloud(chaos=chaos)
         cloud.__enter__()
+        # Every job of the run is a launcher job: its interpreter's imports now overlap
+        # Snakemake's parsing and DAG instead of delaying the first job.
+        cloud.prewarm_launchers()
         env = cloud.client_env()
         previous = {name: os.environ.get(name) for name in env}
         os.environ.update(env)

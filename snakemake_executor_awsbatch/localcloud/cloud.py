@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -149,6 +150,26 @@ class LocalCloud:
             time.sleep(timeout)
             return seen
         return self._engine.wait_for_job_end(seen, timeout)
+
+    def prewarm_launchers(self, job_env: Mapping[str, str] | None = None) -> None:
+        """Start the interpreter launcher jobs fork from now, not at the first job's start.
+
+        `job_env`: what the jobs' definitions and overrides add to the cloud's environment. A
+        client that knows it will run launcher jobs calls this at start, so that the imports
+        overlap its own start-up instead of delaying its first job.
+        """
+        if self._engine is not None:
+            self._engine.prewarm_launchers(job_env or {})
+
+    def share_host(self, held_vcpus: Callable[[], float] | None) -> None:
+        """Count `held_vcpus()` (this machine's vCPUs taken by work outside the cloud) as used.
+
+        A workflow engine that runs some of its jobs on this machine itself, beside the cloud's,
+        says here how many vCPUs those take at each moment, so that the two together never
+        plan with more cores than the machine has.
+        """
+        if self._engine is not None:
+            self._engine.share_host(held_vcpus)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point boto3 (and the AWS CLI) at this cloud."""

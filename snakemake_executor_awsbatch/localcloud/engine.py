@@ -7,10 +7,11 @@ and hands startable jobs to an `AttemptRunner`. All job state is guarded by one 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,11 @@ from snakemake_executor_awsbatch.localcloud.runner import AttemptOutcome, Attemp
 from snakemake_executor_awsbatch.localcloud.store import Store
 from snakemake_executor_awsbatch.localcloud.warm import WarmPool
 
+log = logging.getLogger(__name__)
+
 REASON_SHUTDOWN = "The local cloud stopped while the job was active"
+# How often jobs held back only by the host's other work look again (see `Engine.share_host`).
+HOST_RECHECK_SECONDS = 0.02
 REASON_START_FAILED = "Task failed to start"
 
 
@@ -107,6 +112,8 @@ class Engine:
         self._spot_armed: set[str] = set()
         self._used_vcpus = 0.0
         self._used_memory = 0
+        self._host_vcpus: Callable[[], float] | None = None
+        self._held_back_by_host = False
         self._watcher = MemoryWatcher()
         self.warm_pool = WarmPool(work_root) if warm_launchers else None
         self._thread = threading.Thread(target=self._loop, name="localcloud-scheduler", daemon=True)
@@ -185,6 +192,26 @@ class Engine:
             return self._ended_count
 
     # ----- commands ------------------------------------------------------------------------
+
+    def prewarm_launchers(self, job_env: Mapping[str, str]) -> None:
+        """Start the warm launcher interpreter now for jobs that add `job_env` to the host's.
+
+        Otherwise the first launcher job starts it, and waits for its imports (about 0.4 s).
+        """
+        if self.warm_pool is not None:
+            self.warm_pool.prepare({**self._host.base_env, **job_env})
+
+    def share_host(self, held_vcpus: Callable[[], float] | None) -> None:
+        """Count `held_vcpus()`, the vCPUs this host's other work holds now, as taken.
+
+        The local cloud runs its jobs on the machine that also runs the workflow engine's own
+        local jobs; without this both would plan with every core and together ask for more
+        than there are. The function is called from the scheduler thread, under its lock: it
+        must be quick and must not call into the cloud.
+        """
+        with self._cond:
+            self._host_vcpus = held_vcpus
+            self._wake()
 
     def submit(self, jobs: list[Job]) -> None:
         """Accept a job (and, for an array, its children, which follow the parent in `jobs`)."""
@@ -266,7 +293,13 @@ class Engine:
         while True:
             with self._cond:
                 while not self._dirty and not self._stopped:
-                    self._cond.wait()
+                    # The host's other work ends without telling us: jobs it holds back
+                    # look again shortly.
+                    if self._held_back_by_host:
+                        if not self._cond.wait(HOST_RECHECK_SECONDS):
+                            break
+                    else:
+                        self._cond.wait()
                 if self._stopped:
                     return
                 self._dirty = False
@@ -316,18 +349,35 @@ class Engine:
         # In queue order, like Batch's FIFO queues: a job that does not fit yet keeps the
         # capacity it waits for, so smaller jobs behind it cannot starve it by taking each
         # slot as it frees (they may still use what is left beyond its needs).
-        free_vcpus = self.capacity.vcpus - self._used_vcpus
+        held_by_host = self._held_by_host() if self._runnable else 0.0
+        self._held_back_by_host = False
+        free_vcpus = self.capacity.vcpus - self._used_vcpus - held_by_host
         free_memory = self.capacity.memory_mib - self._used_memory
         for job in list(self._runnable.values()):
             if free_vcpus <= 1e-9 or free_memory <= 0:
+                self._held_back_by_host = held_by_host > 0
                 break
             if job.vcpus > self.capacity.vcpus or job.memory_mib > self.capacity.memory_mib:
                 job.status_reason = REASON_TOO_LARGE
                 continue
             if job.vcpus <= free_vcpus + 1e-9 and job.memory_mib <= free_memory:
                 self._start(job)
+            else:
+                self._held_back_by_host = held_by_host > 0
             free_vcpus -= job.vcpus
             free_memory -= job.memory_mib
+
+    def _held_by_host(self) -> float:
+        """The vCPUs the host's other work holds (`share_host`), within the host's size."""
+        if self._host_vcpus is None:
+            return 0.0
+        try:
+            held = float(self._host_vcpus())
+        except Exception:  # a faulty estimate must not stop the scheduler
+            log.warning("the host's load could not be read; jobs use every vCPU", exc_info=True)
+            self._host_vcpus = None
+            return 0.0
+        return min(max(held, 0.0), self.capacity.vcpus)
 
     def _set_status(self, job: Job, status: str) -> None:
         if job.status == status:

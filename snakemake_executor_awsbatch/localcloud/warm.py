@@ -259,7 +259,11 @@ class WarmPool:
         """Have a warm interpreter ready for jobs like `plan` (start one if there is none)."""
         if module_args(plan, self._module) is None:
             return
-        key = environment_key(dict(plan.env))
+        self.prepare(dict(plan.env))
+
+    def prepare(self, env: Mapping[str, str]) -> None:
+        """Have a warm interpreter ready for launcher jobs whose environment is `env`."""
+        key = environment_key(env)
         with self._lock:
             if self._stopped:
                 return

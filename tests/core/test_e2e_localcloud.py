@@ -183,6 +183,12 @@ def test_launcher_jobs_after_the_first_are_forked_from_the_warm_interpreter(
         assert report["batch_job_id"] == state.job_id  # its own AWS_BATCH_JOB_ID
     # The first started cold (and had the interpreter started); the others were forked from it.
     assert cloud.warm_starts == 2
+    # Started ahead (as the Snakemake executor's local mode does), the first job is forked too.
+    ahead = local_cloud_factory()
+    ahead.prewarm_launchers()
+    sub, _ = _connect(ahead, monkeypatch)
+    state = wait_finished(sub, sub.submit(_task(ahead, "ahead-0", "true")))
+    assert state.status == "SUCCEEDED" and ahead.warm_starts == 1
     # The same jobs with the forking turned off all start cold.
     cold = local_cloud_factory(warm_launchers=False)
     sub, _ = _connect(cold, monkeypatch)

@@ -358,3 +358,41 @@ def test_wait_for_job_end_wakes_on_an_end_and_times_out_otherwise(
     after = local_cloud.wait_for_job_end(seen, timeout=30)
     assert after == seen + 1
     assert wait(batch, job)["status"] == "SUCCEEDED"
+
+
+def test_vcpus_the_host_holds_for_its_other_work_are_not_planned_with(
+    local_cloud_factory: Any,
+) -> None:
+    # Two vCPUs, both held by work the cloud does not run (a workflow engine's local jobs).
+    cloud = local_cloud_factory(vcpus=2)
+    held = [2.0]
+    cloud.share_host(lambda: held[0])
+    batch = client(cloud, "batch")
+    one = register(batch, "host-one", ["true"], vcpus="1")
+    two = register(batch, "host-two", ["true"], vcpus="2")
+    small = submit(batch, cloud, one, "small")
+    large = submit(batch, cloud, two, "large")
+    time.sleep(0.3)
+    states = {j["jobName"]: j["status"] for j in batch.describe_jobs(jobs=[small, large])["jobs"]}
+    assert states == {"small": "RUNNABLE", "large": "RUNNABLE"}
+    # One vCPU comes free: the one-vCPU job runs, the two-vCPU job still waits.
+    held[0] = 1.0
+    assert wait(batch, small)["status"] == "SUCCEEDED"
+    assert batch.describe_jobs(jobs=[large])["jobs"][0]["status"] == "RUNNABLE"
+    # The host's work ends: nothing tells the cloud, which looks again by itself.
+    held[0] = 0.0
+    assert wait(batch, large)["status"] == "SUCCEEDED"
+
+
+def test_a_host_load_that_cannot_be_read_leaves_every_vcpu_to_the_jobs(
+    local_cloud_factory: Any,
+) -> None:
+    cloud = local_cloud_factory(vcpus=2)
+
+    def broken() -> float:
+        raise RuntimeError("scheduler gone")
+
+    cloud.share_host(broken)
+    batch = client(cloud, "batch")
+    arn = register(batch, "host-broken", ["true"], vcpus="2")
+    assert wait(batch, submit(batch, cloud, arn, "runs"))["status"] == "SUCCEEDED"

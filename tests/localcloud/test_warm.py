@@ -209,3 +209,19 @@ def test_only_the_per_job_batch_variables_are_left_out_of_the_start_environment(
     env = {"PATH": "/bin", "AWS_BATCH_JOB_ID": "x", "AWS_BATCH_CE_NAME": "ce", "AWS_REGION": "r"}
     assert environment_key(env) == (("AWS_REGION", "r"), ("PATH", "/bin"))
     assert module_args(_plan({}, "spec", module=LAUNCHER_MODULE), LAUNCHER_MODULE) == ["spec"]
+
+
+def test_an_interpreter_prepared_from_an_environment_serves_the_first_job_of_that_environment(
+    pool: WarmPool, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    # What a cloud does at start when its client says launcher jobs will come: no job yet,
+    # only the environment the jobs will have, their per-job Batch variables aside.
+    pool.prepare(base_env)
+    job_env = {**base_env, "AWS_BATCH_JOB_ID": "first", "AWS_BATCH_JOB_ATTEMPT": "1"}
+    container = pool.take(_plan(job_env, "6"), tmp_path)
+    assert container is not None, "the first job started cold"
+    assert _output(container)["env"] == job_env
+    assert container.wait() == 6
+    # Another environment is not served by it.
+    assert pool.take(_plan({**base_env, "JOB_SETTING": "other"}, "0"), tmp_path) is None
+    assert pool.handed_out == 1
