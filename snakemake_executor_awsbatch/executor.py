@@ -286,6 +286,18 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
                 self._ended_seen = ended
                 return
 
+    def _end_status_wait(self) -> None:
+        """Stop the status loop's pause now, when it waits for a local-cloud job's end.
+
+        Snakemake's shutdown joins the status thread, which would otherwise wait out the rest
+        of its slice (up to WAKE_CHECK_SECONDS) at the end of every run.
+        """
+        if self._job_end_signal is None:
+            return
+        with self.lock:
+            self.wait = False
+        active_cloud().release_job_end_waiters()
+
     def _count(self, info: SubmittedJobInfo) -> None:
         spec: TaskSpec | None = (info.aux or {}).get("spec")
         if spec is None:
@@ -364,6 +376,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
 
     def shutdown(self) -> None:
         """Stop polling; with --awsbatch-local also copy the outputs into the working dir."""
+        self._end_status_wait()
         super().shutdown()
         if self.config.local:
             self.totals.warm_starts = active_cloud().warm_starts

@@ -14,20 +14,18 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 
 from snakemake_executor_awsbatch import dirmarkers
+from snakemake_executor_awsbatch.botosession import shared_session
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, file_checksum
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.s3download import META_KEY, ObjectFetcher, StagingError
@@ -126,25 +124,6 @@ class TransferStats:
         )
 
 
-# One loader of botocore's JSON data (the S3 model, endpoint rules) per process, shared by the
-# sessions below: each new session would otherwise parse it again, 60-90 ms per client. A warm
-# interpreter (warm_interpreter, on the local cloud) fills it before its job arrives. (boto3 adds
-# its resource path to the loader once per session: an entry per client, a handful per process.)
-_model_loader: Any = None
-_model_loader_lock = threading.Lock()
-
-
-def _session() -> boto3.session.Session:
-    global _model_loader
-    core = botocore.session.Session()
-    with _model_loader_lock:
-        if _model_loader is None:
-            _model_loader = core.get_component("data_loader")
-        else:
-            core.register_component("data_loader", _model_loader)
-    return boto3.session.Session(botocore_session=core)
-
-
 def s3_client(
     *,
     region: str | None = None,
@@ -159,7 +138,9 @@ def s3_client(
         retries={"mode": "standard", "max_attempts": max_attempts},
         tcp_keepalive=True,
     )
-    return _session().client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+    return shared_session().client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    )
 
 
 def preload_s3_models() -> None:
@@ -168,7 +149,7 @@ def preload_s3_models() -> None:
     The throwaway client has placeholder credentials and endpoint, so that nothing is looked up
     (no credential chain, no instance metadata) and nothing is sent.
     """
-    _session().client(
+    shared_session().client(
         "s3",
         region_name="us-east-1",
         endpoint_url="http://127.0.0.1:9",

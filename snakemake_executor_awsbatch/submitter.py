@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
 from snakemake_executor_awsbatch.batch import NO_CREDENTIALS, BatchClient
+from snakemake_executor_awsbatch.botosession import shared_session
 from snakemake_executor_awsbatch.capacity import CapacityChecker, StuckTracker
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobdef import (
@@ -118,7 +118,7 @@ class BatchSubmitter:
     ) -> BatchSubmitter:
         """A submitter with boto3 clients for Batch, S3 and CloudWatch Logs."""
         settings = settings or SubmitterSettings(max_calls_per_second=max_calls_per_second)
-        session = boto3.session.Session(region_name=region)
+        session = shared_session(region)
         # Our pacer does the retrying; botocore's own retries would multiply the attempts.
         single = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         s3_config = Config(retries={"mode": "standard", "max_attempts": 8})

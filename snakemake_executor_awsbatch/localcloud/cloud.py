@@ -151,6 +151,11 @@ class LocalCloud:
             return seen
         return self._engine.wait_for_job_end(seen, timeout)
 
+    def release_job_end_waiters(self) -> None:
+        """End every `wait_for_job_end` in progress at once, as if its timeout had passed."""
+        if self._engine is not None:
+            self._engine.release_job_end_waiters()
+
     def prewarm_launchers(self, job_env: Mapping[str, str] | None = None) -> None:
         """Start the interpreter launcher jobs fork from now, not at the first job's start.
 

@@ -104,6 +104,7 @@ class Engine:
         self._finished: list[str] = []
         # How many jobs have ever ended: what `wait_for_job_end` callers compare against.
         self._ended_count = 0
+        self._waiters_released = 0
         self._runnable: dict[str, Job] = {}
         self._to_launch: list[AttemptRunner] = []
         self._archive: dict[str, dict[str, Any]] = store.load_jobs()
@@ -184,7 +185,12 @@ class Engine:
         """Block until more than `seen` jobs have ended (or `timeout` s pass); the count now."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._ended_count <= seen and not self._stopped:
+            released = self._waiters_released
+            while (
+                self._ended_count <= seen
+                and not self._stopped
+                and self._waiters_released == released
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -192,6 +198,12 @@ class Engine:
             return self._ended_count
 
     # ----- commands ------------------------------------------------------------------------
+
+    def release_job_end_waiters(self) -> None:
+        """Let every `wait_for_job_end` in progress return now (its caller is shutting down)."""
+        with self._cond:
+            self._waiters_released += 1
+            self._cond.notify_all()
 
     def prewarm_launchers(self, job_env: Mapping[str, str]) -> None:
         """Start the warm launcher interpreter now for jobs that add `job_env` to the host's.

@@ -3,6 +3,7 @@ memory kills and capacity, all driven through plain boto3."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -358,6 +359,28 @@ def test_wait_for_job_end_wakes_on_an_end_and_times_out_otherwise(
     after = local_cloud.wait_for_job_end(seen, timeout=30)
     assert after == seen + 1
     assert wait(batch, job)["status"] == "SUCCEEDED"
+
+
+def test_released_waiters_return_at_once_with_the_count_unchanged(
+    local_cloud: LocalCloud,
+) -> None:
+    seen = local_cloud.wait_for_job_end(0, timeout=0)
+    results: list[tuple[int, float]] = []
+
+    def waiter() -> None:
+        began = time.monotonic()
+        results.append((local_cloud.wait_for_job_end(seen, timeout=30), time.monotonic() - began))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.2)  # the waiter is inside its wait
+    local_cloud.release_job_end_waiters()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the waiter was not released"
+    ((count, waited),) = results
+    assert count == seen and waited < 10
+    # A wait begun after the release waits as usual.
+    assert local_cloud.wait_for_job_end(seen, timeout=0.2) == seen
 
 
 def test_vcpus_the_host_holds_for_its_other_work_are_not_planned_with(

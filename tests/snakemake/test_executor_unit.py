@@ -4,6 +4,8 @@ environment filtering and preflight caching. No cloud, no Snakemake run."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -251,3 +253,23 @@ def test_sleep_sees_a_job_end_signal_set_after_it_began(monkeypatch: pytest.Monk
     asyncio.run(ex.sleep())
     assert slept == [executor_module.WAKE_CHECK_SECONDS]
     assert ex._ended_seen == 1
+
+
+def test_ending_the_status_wait_frees_a_pause_on_the_local_cloud_at_once(
+    local_cloud: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex, _ = _executor(FakeSubmitter({}, []))
+    ex.lock = threading.Lock()
+    ex._job_end_signal = local_cloud.wait_for_job_end
+    ex._ended_seen = local_cloud.wait_for_job_end(0, timeout=0)
+    monkeypatch.setattr(executor_module, "active_cloud", lambda: local_cloud)
+    # Slices as long as the interval: only the release can end this pause early.
+    monkeypatch.setattr(executor_module, "WAKE_CHECK_SECONDS", 10.0)
+    status = threading.Thread(target=lambda: asyncio.run(ex.sleep()))
+    began = time.monotonic()
+    status.start()
+    time.sleep(0.2)  # the status loop is inside the cloud's wait
+    ex._end_status_wait()
+    status.join(timeout=20)
+    assert not status.is_alive() and time.monotonic() - began < 5
+    assert ex.wait is False

@@ -19,7 +19,7 @@ MIN_DP = int(config.get("min_depth", 5))
 
 rule call_bcftools:
     input:
-        unpack(ref_files),
+        unpack(fasta_files),
         bam="aligned/{sample}.bam",
         bai="aligned/{sample}.bam.bai",
         bed="regions/chunk_{i}.bed",
@@ -40,7 +40,7 @@ rule call_bcftools:
 
 rule call_freebayes:
     input:
-        unpack(ref_files),
+        unpack(fasta_files),
         bam="aligned/{sample}.bam",
         bai="aligned/{sample}.bam.bai",
         bed="regions/chunk_{i}.bed",
@@ -61,7 +61,7 @@ rule call_freebayes:
 
 rule gather_calls:
     input:
-        unpack(ref_files),
+        unpack(fasta_files),
         chunks=expand("calls/{{sample}}/{{caller}}.chunk_{i}.vcf.gz", i=range(SCATTER)),
     output:
         vcf="calls/{sample}/{sample}.{caller}.vcf.gz",
