@@ -103,6 +103,8 @@ def _cloud(own: argparse.Namespace) -> Iterator[dict[str, Any]]:
     from snakemake_executor_awsbatch.localcloud import LocalCloud
 
     with LocalCloud() as cloud:
+        # Every step runs the launcher: its interpreter's imports overlap cwltool's loading.
+        cloud.prewarm_launchers()
         saved = dict(os.environ)
         os.environ.update(cloud.client_env())
         try:
