@@ -395,6 +395,10 @@ class LocalCloud:
         env.update(self.client_env())
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "/usr/bin:/bin")])
+        # A job here has no instance of its own: the launcher skips EC2 instance metadata, which
+        # would describe this machine if anything, and where the link-local address is filtered
+        # would cost its timeout on every job.
+        env["AWSBATCH_NO_IMDS"] = "1"
         # Run from a source checkout, jobs import the project from it, as the project's image
         # would from its installed copy.
         checkout = Path(__file__).resolve().parents[2]

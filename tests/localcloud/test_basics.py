@@ -62,7 +62,8 @@ def test_job_runs_with_parameters_overrides_environment_and_log(
     script = (
         'echo "hello Ref::who"; echo "id=$AWS_BATCH_JOB_ID attempt=$AWS_BATCH_JOB_ATTEMPT '
         'queue=$AWS_BATCH_JQ_NAME ce=$AWS_BATCH_CE_NAME"; echo "endpoint=$AWS_ENDPOINT_URL"; '
-        'echo "color=$COLOR"; echo "python=$(command -v python)"; pwd'
+        'echo "color=$COLOR"; echo "python=$(command -v python)"; pwd; '
+        'echo "no_imds=$AWSBATCH_NO_IMDS"'
     )
     arn = register(batch, "hello", ["sh", "-c", script], parameters={"who": "nobody"})
     job = batch.submit_job(
@@ -91,6 +92,8 @@ def test_job_runs_with_parameters_overrides_environment_and_log(
     assert lines[3] == "color=blue"
     assert lines[4] == f"python={Path(sys.executable).parent / 'python'}"
     assert Path(lines[5]).parent == local_cloud.state_dir / "work"
+    # No instance of its own: the launcher is told not to ask EC2's instance metadata.
+    assert lines[6] == "no_imds=1"
 
 
 def test_list_jobs_by_status_and_name(local_cloud: LocalCloud, batch: Any) -> None:
