@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -156,15 +156,16 @@ class LocalCloud:
         if self._engine is not None:
             self._engine.release_job_end_waiters()
 
-    def prewarm_launchers(self, job_env: Mapping[str, str] | None = None) -> None:
+    def prewarm_launchers(self) -> None:
         """Start the interpreter launcher jobs fork from now, not at the first job's start.
 
-        `job_env`: what the jobs' definitions and overrides add to the cloud's environment. A
-        client that knows it will run launcher jobs calls this at start, so that the imports
-        overlap its own start-up instead of delaying its first job.
+        It serves jobs whose definitions and overrides add nothing to the cloud's environment
+        (the Snakemake executor's and cwl-awsbatch's). A client that knows it will run such
+        jobs calls this at start, so that the imports overlap its own start-up instead of
+        delaying its first job.
         """
         if self._engine is not None:
-            self._engine.prewarm_launchers(job_env or {})
+            self._engine.prewarm_launchers()
 
     def share_host(self, held_vcpus: Callable[[], float] | None) -> None:
         """Count `held_vcpus()` (this machine's vCPUs taken by work outside the cloud) as used.

@@ -11,7 +11,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,13 +205,13 @@ class Engine:
             self._waiters_released += 1
             self._cond.notify_all()
 
-    def prewarm_launchers(self, job_env: Mapping[str, str]) -> None:
-        """Start the warm launcher interpreter now for jobs that add `job_env` to the host's.
+    def prewarm_launchers(self) -> None:
+        """Start the warm launcher interpreter now, for jobs with the host's environment.
 
         Otherwise the first launcher job starts it, and waits for its imports (about 0.4 s).
         """
         if self.warm_pool is not None:
-            self.warm_pool.prepare({**self._host.base_env, **job_env})
+            self.warm_pool.prepare(self._host.base_env)
 
     def share_host(self, held_vcpus: Callable[[], float] | None) -> None:
         """Count `held_vcpus()`, the vCPUs this host's other work holds now, as taken.
