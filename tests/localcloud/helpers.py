@@ -24,6 +24,15 @@ def client(cloud: Any, service: str, **config: Any) -> Any:
     )
 
 
+# Response headers that differ between any two answers to the same request.
+VOLATILE_HEADERS = frozenset({"date", "x-amzn-requestid"})
+
+
+def steady_headers(metadata: Any) -> dict[str, str]:
+    """The HTTP headers of a response's `ResponseMetadata`, those that vary per answer left out."""
+    return {k: v for k, v in metadata["HTTPHeaders"].items() if k not in VOLATILE_HEADERS}
+
+
 def register(
     batch: Any, name: str, command: list[str], vcpus: str = "1", memory: str = "128", **extra: Any
 ) -> str:

@@ -12,13 +12,11 @@ from botocore.exceptions import ClientError
 
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
 
-from .helpers import client
+from .helpers import client, steady_headers
 from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-head"
 VERSIONED = "localcloud-head-versioned"
-# Headers that differ between any two answers.
-VOLATILE = {"date", "x-amzn-requestid"}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def _head(s3: Any, call: str, params: dict[str, Any]) -> tuple[int, dict[str, st
         meta = response["ResponseMetadata"]
     except ClientError as error:
         meta = error.response["ResponseMetadata"]
-    headers = {k: v for k, v in meta["HTTPHeaders"].items() if k not in VOLATILE}
+    headers = steady_headers(meta)
     return int(meta["HTTPStatusCode"]), headers
 
 

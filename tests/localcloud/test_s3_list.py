@@ -10,12 +10,11 @@ import pytest
 
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
 
-from .helpers import client
+from .helpers import client, steady_headers
 from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-list"
 VERSIONED = "localcloud-list-versioned"
-VOLATILE = {"date", "x-amzn-requestid"}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def s3(local_cloud: LocalCloud) -> Iterator[Any]:
 def _listing(s3: Any, params: dict[str, Any]) -> dict[str, Any]:
     response = s3.list_objects(**params)
     meta = response.pop("ResponseMetadata")
-    response["headers"] = {k: v for k, v in meta["HTTPHeaders"].items() if k not in VOLATILE}
+    response["headers"] = steady_headers(meta)
     return dict(response)
 
 

@@ -12,13 +12,11 @@ from botocore.exceptions import ClientError
 
 from snakemake_executor_awsbatch.localcloud.cloud import LocalCloud
 
-from .helpers import client
+from .helpers import client, steady_headers
 from .spies import leave_to_moto, watch_direct_answers
 
 BUCKET = "localcloud-streaming"
 DATA = os.urandom(3 * (1 << 20) + 123)
-# Headers that differ between any two answers.
-VOLATILE = {"date", "x-amzn-requestid"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +59,7 @@ def s3(local_cloud: LocalCloud) -> Iterator[Any]:
 def _answer(s3: Any, **params: Any) -> tuple[int, dict[str, str], bytes]:
     response = s3.get_object(Bucket=BUCKET, **params)
     meta = response["ResponseMetadata"]
-    headers = {k: v for k, v in meta["HTTPHeaders"].items() if k not in VOLATILE}
+    headers = steady_headers(meta)
     return int(meta["HTTPStatusCode"]), headers, response["Body"].read()
 
 
