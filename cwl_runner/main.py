@@ -105,6 +105,8 @@ def _cloud(own: argparse.Namespace) -> Iterator[dict[str, Any]]:
     with LocalCloud() as cloud:
         # Every step runs the launcher: its interpreter's imports overlap cwltool's loading.
         cloud.prewarm_launchers()
+        # cwl-awsbatch's own calls skip the loopback socket; its steps' jobs use the endpoint.
+        cloud.serve_in_process()
         saved = dict(os.environ)
         os.environ.update(cloud.client_env())
         try:

@@ -52,6 +52,9 @@ def activate(chaos: str | None = None) -> LocalCloud:
         # Every job of the run is a launcher job: its interpreter's imports now overlap
         # Snakemake's parsing and DAG instead of delaying the first job.
         cloud.prewarm_launchers()
+        # This process's own calls (the S3 storage plugin's checks, the executor's) skip the
+        # loopback socket; jobs, in their own processes, still use the endpoint.
+        cloud.serve_in_process()
         env = cloud.client_env()
         previous = {name: os.environ.get(name) for name in env}
         os.environ.update(env)

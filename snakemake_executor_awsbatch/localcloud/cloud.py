@@ -26,6 +26,7 @@ from snakemake_executor_awsbatch.localcloud import logs, s3snapshot
 from snakemake_executor_awsbatch.localcloud.batch_api import BatchApi, Environment
 from snakemake_executor_awsbatch.localcloud.chaos import Chaos, ChaosSpec
 from snakemake_executor_awsbatch.localcloud.engine import Capacity, Engine
+from snakemake_executor_awsbatch.localcloud.inprocess import InProcessTransport, install, uninstall
 from snakemake_executor_awsbatch.localcloud.jobdefs import JobDefinitions
 from snakemake_executor_awsbatch.localcloud.jobspec import HostContext
 from snakemake_executor_awsbatch.localcloud.logs import LogSink
@@ -40,6 +41,8 @@ ONDEMAND_QUEUE_NAME = "local-queue-ondemand"
 ONDEMAND_CE_NAME = "local-ce-ondemand"
 # Set to 0 to start every launcher job cold (see localcloud.warm).
 WARM_LAUNCHERS_VARIABLE = "AWSBATCH_LOCAL_WARM_LAUNCHERS"
+# Set to 0 to keep this process's own clients on the loopback socket (see serve_in_process).
+IN_PROCESS_VARIABLE = "AWSBATCH_LOCAL_IN_PROCESS"
 ACCESS_KEY = "localcloud"
 SECRET_KEY = "localcloud"
 
@@ -92,6 +95,7 @@ class LocalCloud:
         self._started = False
         self._efs_lock = threading.Lock()
         self._efs_registered = False
+        self._in_process: InProcessTransport | None = None
 
     # ----- the interface others use ---------------------------------------------------------
 
@@ -176,6 +180,25 @@ class LocalCloud:
         """
         if self._engine is not None:
             self._engine.share_host(held_vcpus)
+
+    def serve_in_process(self) -> None:
+        """Serve this process's AWS clients made from now on without the loopback socket.
+
+        For a client process that runs the cloud inside itself (Snakemake with --awsbatch-local,
+        cwl-awsbatch --local): its calls are built and signed as before and answered by the
+        same application, in the calling thread (see localcloud.inprocess). Until `stop`.
+        """
+        if not self._started or self._in_process is not None:
+            return
+        if os.environ.get(IN_PROCESS_VARIABLE, "1") == "0":
+            return
+        self._in_process = InProcessTransport(self._server.app, self.endpoint_url)
+        install(self._in_process)
+
+    @property
+    def in_process_calls(self) -> int:
+        """How many requests the in-process transport has served."""
+        return self._in_process.served if self._in_process is not None else 0
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point boto3 (and the AWS CLI) at this cloud."""
@@ -311,6 +334,8 @@ class LocalCloud:
             return
         self._started = False
         assert self._engine is not None and self._store is not None and self._calls is not None
+        if self._in_process is not None:
+            uninstall(self._in_process)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
