@@ -34,6 +34,8 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 EVENT = "before-send"
 # Request framing the WSGI server resolves itself: the application gets CONTENT_LENGTH instead.
 _TRANSPORT_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# Responses without a body by definition (RFC 9110): 1xx, 204 No Content, 304 Not Modified.
+_BODYLESS_STATUSES = frozenset({*range(100, 200), 204, 304})
 
 
 class WsgiBody(io.RawIOBase):
@@ -146,6 +148,10 @@ class InProcessTransport:
             traceback.print_exc()
             return 500, HeadersDict({"Content-Length": "0"}), WsgiBody([])
         status, headers = started[0]
+        if request.method == "HEAD" or status in _BODYLESS_STATUSES:
+            # An HTTP client reads no body for these whatever the server sends (http.client
+            # does the same): the application's bytes, if any, stay unread.
+            chunks = ()
         return status, headers, WsgiBody(chunks, source=result)
 
     def _environ(
@@ -176,7 +182,6 @@ class InProcessTransport:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
         }
         if payload or "Content-Length" in request.headers:
             environ["CONTENT_LENGTH"] = str(len(payload))

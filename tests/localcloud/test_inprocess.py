@@ -261,6 +261,23 @@ def test_a_generator_application_starts_its_response_late() -> None:
     assert closed == [True]
 
 
+@pytest.mark.parametrize(
+    ("method", "status"), [("HEAD", "404 Not Found"), ("GET", "304 Not Modified")]
+)
+def test_no_body_where_http_has_none(method: str, status: str) -> None:
+    def talkative(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response(status, [("Content-Length", "5")])
+        return [b"<Err>"]
+
+    request = AWSPreparedRequest(method, "http://127.0.0.1:4566/b/k", {}, b"", stream_output=False)
+    response = InProcessTransport(talkative, "http://127.0.0.1:4566")(request)
+    assert response is not None and response.content == b""
+    get = AWSPreparedRequest("GET", "http://127.0.0.1:4566/b/k", {}, b"", stream_output=False)
+    if status.startswith("404"):  # the same answer to a GET keeps its body
+        answer = InProcessTransport(talkative, "http://127.0.0.1:4566")(get)
+        assert answer is not None and answer.content == b"<Err>"
+
+
 def test_install_reaches_new_sessions_and_uninstall_removes_it() -> None:
     transport = InProcessTransport(RecordingApp(), "http://127.0.0.1:1")
     install(transport)
