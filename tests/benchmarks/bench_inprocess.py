@@ -15,27 +15,20 @@ import argparse
 import contextlib
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import boto3.session
 from botocore.exceptions import ClientError
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from snakemake_executor_awsbatch.localcloud import LocalCloud
+from tests.localcloud.helpers import client as _client
 
 BUCKET = "bench-inprocess"
-
-
-def _client(cloud: LocalCloud, service: str) -> Any:
-    session: Any = boto3.session.Session()
-    return session.client(
-        service,
-        endpoint_url=cloud.endpoint_url,
-        region_name=cloud.region,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
 
 
 def _missing(call: Callable[[], Any]) -> Callable[[], None]:
