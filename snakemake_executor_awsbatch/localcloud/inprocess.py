@@ -29,7 +29,7 @@ import boto3
 import botocore.handlers
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HeadersDict
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from snakemake_executor_awsbatch.localcloud.server import WsgiApp
 
 EVENT = "before-send"
 # Request framing the WSGI server resolves itself: the application gets CONTENT_LENGTH instead.
