@@ -45,7 +45,9 @@ from snakemake_executor_awsbatch.staging import (
     StagingSettings,
     TransferStats,
     preload_s3_models,
+    prepare_s3_client,
     s3_client,
+    take_prepared_s3_client,
 )
 from snakemake_executor_awsbatch.taskspec import LaunchSpec, StagedFile
 
@@ -153,7 +155,7 @@ def _put(client: Any, uri: str, body: bytes, content_type: str) -> None:
 
 def launch(spec_uri: str, client: Any | None = None) -> int:
     """Run one task end to end; returns the exit code the process should exit with."""
-    client = client or s3_client()
+    client = client or take_prepared_s3_client() or s3_client()
     report = Report(
         batch_job_id=os.environ.get("AWS_BATCH_JOB_ID"),
         batch_attempt=os.environ.get("AWS_BATCH_JOB_ATTEMPT"),
@@ -283,8 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def warm_up() -> None:
-    """Called by a warm interpreter (warm_interpreter) before its job arrives."""
+    """Called by a warm interpreter (warm_interpreter) before its job arrives: parse the S3
+    models and make the job's client ahead (staging.prepare_s3_client)."""
     preload_s3_models()
+    prepare_s3_client()
 
 
 def exit_now(code: int) -> None:

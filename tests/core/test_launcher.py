@@ -4,6 +4,7 @@ log and report uploaded also when the payload or the staging fails."""
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from snakemake_executor_awsbatch import staging
+from snakemake_executor_awsbatch import launcher, staging
 from snakemake_executor_awsbatch.jobstate import (
     EXIT_SPEC_UNREADABLE,
     EXIT_STAGE_IN_FAILED,
@@ -188,3 +189,29 @@ def test_outputs_go_up_wave_by_wave(
     # each wave is one upload batch, after the one before it: a file never predates its inputs
     assert batches == [["a.txt"], ["b1.txt", "b2.txt"], ["c.txt"]]
     assert _get(s3, bucket, "out/c.txt") == b"a\na\n"
+
+
+def test_the_client_a_warm_interpreter_made_serves_its_first_job_only(
+    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Any] = []
+
+    def counting_client(**_: Any) -> Any:
+        made.append(s3)
+        return s3
+
+    monkeypatch.setattr(staging, "s3_client", counting_client)
+    monkeypatch.setattr(launcher, "s3_client", counting_client)
+    monkeypatch.setattr(launcher, "preload_s3_models", lambda: None)
+    launcher.warm_up()  # as the warm interpreter does, before any job is forked from it
+    assert len(made) == 1
+    # The forked job runs the launcher module afresh, as warm_interpreter.become does.
+    monkeypatch.delitem(sys.modules, "snakemake_executor_awsbatch.launcher")
+    fresh = runpy.run_module("snakemake_executor_awsbatch.launcher", run_name="job", alter_sys=True)
+    monkeypatch.setitem(fresh["launch"].__globals__, "s3_client", counting_client)
+    spec = LaunchSpec(staging=StagingManifest(prefix=f"s3://{bucket}/t"), shell="true")
+    assert fresh["launch"](_put_spec(s3, bucket, spec)) == 0
+    assert len(made) == 1  # the job took the interpreter's client
+    assert fresh["launch"](_put_spec(s3, bucket, spec)) == 0
+    assert len(made) == 2  # a later job in the same process makes its own
+    assert _report(s3, bucket)["status"] == "succeeded"
