@@ -143,18 +143,20 @@ def s3_client(
     )
 
 
-# The client a warm interpreter made for the job it will fork (see prepare_s3_client). It lives
-# here, not in the launcher: the fork runs the launcher module afresh as __main__.
+# The client a warm interpreter made for the jobs it forks (see prepare_s3_client); each forked
+# job takes its own copy. It lives here, not in the launcher: a forked job runs the launcher
+# module afresh as __main__.
 _prepared_clients: list[Any] = []
 
 
 def prepare_s3_client() -> None:
-    """Make the next launcher job's S3 client now (a warm interpreter, before its fork).
+    """Make a launcher job's S3 client ahead (a warm interpreter, before it forks any job).
 
     Even with the models parsed a client takes about 10 ms to make, on the path of every job.
     Jobs are forked from a warm interpreter only when their environment, the per-job AWS_BATCH_*
     variables aside, is the one it started with, so this client reads the endpoint, region and
-    credentials a fresh one would. It has sent nothing, so the fork copies no connection.
+    credentials a fresh one would. It never sends anything in the interpreter itself, so no fork
+    copies a connection.
     """
     _prepared_clients[:] = [s3_client()]
 
