@@ -44,7 +44,6 @@ from snakemake_executor_awsbatch.staging import (
     StagingError,
     StagingSettings,
     TransferStats,
-    preload_s3_models,
     prepare_s3_client,
     s3_client,
     take_prepared_s3_client,
@@ -285,9 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def warm_up() -> None:
-    """Called by a warm interpreter (warm_interpreter) before its job arrives: parse the S3
-    models and make the job's client ahead (staging.prepare_s3_client)."""
-    preload_s3_models()
+    """Called by a warm interpreter (warm_interpreter) before its job arrives: make the job's
+    S3 client ahead, which parses the S3 models too (staging.prepare_s3_client)."""
     prepare_s3_client()
 
 

@@ -152,11 +152,11 @@ _prepared_clients: list[Any] = []
 def prepare_s3_client() -> None:
     """Make a launcher job's S3 client ahead (a warm interpreter, before it forks any job).
 
-    Even with the models parsed a client takes about 10 ms to make, on the path of every job.
-    Jobs are forked from a warm interpreter only when their environment, the per-job AWS_BATCH_*
-    variables aside, is the one it started with, so this client reads the endpoint, region and
-    credentials a fresh one would. It never sends anything in the interpreter itself, so no fork
-    copies a connection.
+    Making it parses the S3 model into the shared loader too. Even with the model parsed, a
+    client takes about 10 ms to make, on the path of every job. Jobs are forked from a warm
+    interpreter only when their environment, the per-job AWS_BATCH_* variables aside, is the
+    one it started with, so this client reads the endpoint, region and credentials a fresh one
+    would. It never sends anything in the interpreter itself, so no fork copies a connection.
     """
     _prepared_clients[:] = [s3_client()]
 
@@ -164,21 +164,6 @@ def prepare_s3_client() -> None:
 def take_prepared_s3_client() -> Any | None:
     """The client `prepare_s3_client` made, once; None if there is none (left)."""
     return _prepared_clients.pop() if _prepared_clients else None
-
-
-def preload_s3_models() -> None:
-    """Parse what an S3 client needs into the shared loader, ahead of the first real client.
-
-    The throwaway client has placeholder credentials and endpoint, so that nothing is looked up
-    (no credential chain, no instance metadata) and nothing is sent.
-    """
-    shared_session().client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="preload",
-        aws_secret_access_key="preload",
-    )
 
 
 class S3Stager:

@@ -202,7 +202,6 @@ def test_the_client_a_warm_interpreter_made_serves_its_first_job_only(
 
     monkeypatch.setattr(staging, "s3_client", counting_client)
     monkeypatch.setattr(launcher, "s3_client", counting_client)
-    monkeypatch.setattr(launcher, "preload_s3_models", lambda: None)
     launcher.warm_up()  # as the warm interpreter does, before any job is forked from it
     assert len(made) == 1
     # The forked job runs the launcher module afresh, as warm_interpreter.become does.
