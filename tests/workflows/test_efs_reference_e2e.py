@@ -125,7 +125,7 @@ def test_germline_reads_the_reference_from_efs_and_stages_none_of_it(
 
     specs, reports = _task_files(s3, "spec.json"), _task_files(s3, "report.json")
     assert specs and set(reports) == set(specs)
-    # A group job's name joins its group's and its rules' names (align_bwa_mem_markdup).
+    # A group job's name joins its group's and its rules' names (align_bam_qc_bwa_mem).
     rules_of = {task: {r for r in REFERENCE_RULES if r in task.split("-")[0]} for task in specs}
     readers = [task for task, rules in rules_of.items() if rules]
     assert set().union(*rules_of.values()) == set(REFERENCE_RULES)

@@ -1,7 +1,9 @@
 # Reads to analysis-ready BAMs: fastp trimming, bwa mem with read groups, fixmate, sort, markdup,
 # then BAM QC (flagstat, stats, mosdepth). Needs READS (sample -> (fq1, fq2)) and common.smk.
-# On a remote executor bwa_mem, markdup and bam_qc run as one job per sample (group "align"): the
-# sorted BAM between them never waits for a second job's scheduling, and the QC reads the BAM
+# bwa mem, fixmate, sort and markdup are one streamed rule: the sorted BAM goes from sort to markdup
+# through a pipe instead of being compressed to disk, read back and (on a remote executor) handled
+# as one more step. On a remote executor bwa_mem and bam_qc run as one job per sample (group
+# "align"): the BAM between them never waits for a second job's scheduling, and the QC reads it
 # where it was written instead of downloading it again.
 
 
@@ -40,7 +42,9 @@ rule bwa_mem:
         r1="trimmed/{sample}_R1.fastq.gz",
         r2="trimmed/{sample}_R2.fastq.gz",
     output:
-        temp("aligned/{sample}.sorted.bam"),
+        bam="aligned/{sample}.bam",
+        bai="aligned/{sample}.bam.bai",
+        stats="qc/{sample}/{sample}.markdup.txt",
     params:
         ref=ref_path,
         rg=r"@RG\tID:{sample}\tSM:{sample}\tLB:{sample}\tPL:ILLUMINA",
@@ -51,30 +55,14 @@ rule bwa_mem:
     threads: THREADS
     resources:
         mem_mb=4000,
-    # bwa writes mates next to each other, which is the grouping fixmate needs.
+    # bwa writes mates next to each other, which is the grouping fixmate needs; sort hands markdup
+    # an uncompressed stream (-u), as markdup needs coordinate order and the mate tags fixmate -m
+    # added.
     shell:
         "(bwa mem -t {threads} -R '{params.rg}' {params.ref} {input.r1} {input.r2}"
         " | samtools fixmate -m -u - -"
-        " | samtools sort -@ {threads} -m 500M -T {output}.tmp -o {output} -)"
-        " > {log} 2>&1"
-
-
-rule markdup:
-    input:
-        "aligned/{sample}.sorted.bam",
-    output:
-        bam="aligned/{sample}.bam",
-        bai="aligned/{sample}.bam.bai",
-        stats="qc/{sample}/{sample}.markdup.txt",
-    log:
-        "logs/markdup/{sample}.log",
-    group:
-        "align"
-    threads: THREADS
-    resources:
-        mem_mb=2000,
-    shell:
-        "(samtools markdup -@ {threads} -f {output.stats} {input} {output.bam}"
+        " | samtools sort -@ {threads} -m 500M -u -T {output.bam}.tmp -"
+        " | samtools markdup -@ {threads} -f {output.stats} - {output.bam}"
         " && samtools index {output.bam}) > {log} 2>&1"
 
 

@@ -1,5 +1,6 @@
 # Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks and
-# gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered.
+# gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered
+# in one step (final_calls).
 # On a remote executor the short steps after calling run as one job per sample (group "finish"):
 # on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
 # The calls run two to a job (group "call", two components by the workflow profile in
@@ -88,39 +89,43 @@ rule gather_calls:
         " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
 
 
-rule combine_calls:
+rule final_calls:
     input:
         bcftools="calls/{sample}/{sample}.bcftools.vcf.gz",
         bcftools_tbi="calls/{sample}/{sample}.bcftools.vcf.gz.tbi",
         freebayes="calls/{sample}/{sample}.freebayes.vcf.gz",
         freebayes_tbi="calls/{sample}/{sample}.freebayes.vcf.gz.tbi",
     output:
-        temp("calls/{sample}/{sample}.combined.vcf.gz"),
+        vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
+        tbi=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz.tbi",
     params:
         mode=COMBINE,
         single_qual=SINGLE_MIN_QUAL,
-        tmp=lambda wildcards, output: f"{output[0]}.isec",
+        expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
+        tmp=lambda wildcards, output: f"{output.vcf}.tmp",
     log:
-        "logs/combine_calls/{sample}.log",
+        "logs/final_calls/{sample}.log",
     group:
         "finish"
     resources:
         mem_mb=1000,
-    # isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002 (freebayes' records of the
-    # sites both callers found). "consensus" keeps 0002; "union" adds single-caller calls whose
-    # QUAL reaches single_caller_min_qual. freebayes' record wins on shared sites: its haplotype
-    # model gives better indel genotypes.
+    # Combine, then filter. isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002
+    # (freebayes' records of the sites both callers found). "consensus" keeps 0002; "union" adds
+    # single-caller calls whose QUAL reaches single_caller_min_qual. freebayes' record wins on
+    # shared sites: its haplotype model gives better indel genotypes. The combined calls stay in
+    # the step's scratch directory (uncompressed BCF) instead of becoming a file of their own.
     shell:
         """
         (set -e
+        rm -rf {params.tmp} && mkdir -p {params.tmp}
+        combined={params.tmp}/combined.bcf
         case {params.mode} in
-          bcftools) bcftools view -Oz -o {output} {input.bcftools} ;;
-          freebayes) bcftools view -Oz -o {output} {input.freebayes} ;;
+          bcftools) bcftools view -Ou -o $combined {input.bcftools} ;;
+          freebayes) bcftools view -Ou -o $combined {input.freebayes} ;;
           *)
-            rm -rf {params.tmp}
             bcftools isec -c none -Oz -p {params.tmp} {input.freebayes} {input.bcftools}
             if [ {params.mode} = consensus ]; then
-              bcftools view -Oz -o {output} {params.tmp}/0002.vcf.gz
+              bcftools view -Ou -o $combined {params.tmp}/0002.vcf.gz
             else
               bcftools view -i 'QUAL>={params.single_qual}' -Oz -o {params.tmp}/fb.vcf.gz \
                 {params.tmp}/0000.vcf.gz
@@ -128,30 +133,13 @@ rule combine_calls:
                 {params.tmp}/0001.vcf.gz
               bcftools concat -Ou {params.tmp}/0002.vcf.gz {params.tmp}/fb.vcf.gz \
                 {params.tmp}/bc.vcf.gz \
-                | bcftools sort -Oz -T {params.tmp}/sort -o {output}
-            fi
-            rm -rf {params.tmp} ;;
-        esac) > {log} 2>&1
+                | bcftools sort -Ou -T {params.tmp}/sort -o $combined
+            fi ;;
+        esac
+        bcftools filter -s LowQual -e '{params.expr}' -Oz -o {output.vcf} $combined
+        tabix -f -p vcf {output.vcf}
+        rm -rf {params.tmp}) > {log} 2>&1
         """
-
-
-rule filter_calls:
-    input:
-        "calls/{sample}/{sample}.combined.vcf.gz",
-    output:
-        vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
-        tbi=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz.tbi",
-    params:
-        expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
-    log:
-        "logs/filter_calls/{sample}.log",
-    group:
-        "finish"
-    resources:
-        mem_mb=1000,
-    shell:
-        "(bcftools filter -s LowQual -e '{params.expr}' -Oz -o {output.vcf} {input}"
-        " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
 
 
 rule qc_summary:
