@@ -30,6 +30,7 @@ from snakemake_executor_awsbatch.localcloud.inprocess import InProcessTransport,
 from snakemake_executor_awsbatch.localcloud.jobdefs import JobDefinitions
 from snakemake_executor_awsbatch.localcloud.jobspec import HostContext
 from snakemake_executor_awsbatch.localcloud.logs import LogSink
+from snakemake_executor_awsbatch.localcloud.motoregions import share_loader_with_moto
 from snakemake_executor_awsbatch.localcloud.server import CallLog, CloudApp
 from snakemake_executor_awsbatch.localcloud.store import Store
 
@@ -264,6 +265,8 @@ class LocalCloud:
         self._efs_id = str(meta.get("efs_file_system_id") or f"fs-{random.getrandbits(32):08x}")
         self.efs_root(self._efs_id).mkdir(parents=True, exist_ok=True)
         store.save_meta({"account_id": self._account_id, "efs_file_system_id": self._efs_id})
+        # moto's backends, made on first use under its global lock, list regions from our loader.
+        share_loader_with_moto()
         s3snapshot.load(self._account_id, self._state_dir / "s3")
         logs.load(self._account_id, self.region, self._state_dir / "logs.json")
 

@@ -167,13 +167,27 @@ if not REF_PREBUILT:
             " && samtools faidx {output.fasta} && bwa index {output.fasta}) > {log} 2>&1"
 
 
+def fai_file(wildcards=None):
+    """The reference's .fai as a rule input (none when read from a mount)."""
+    return {name: path for name, path in ref_files(wildcards).items() if name == "fai"}
+
+
+# Cutting the genome into chunks is an awk over the .fai: on a remote executor it runs on the
+# submitting machine (a Batch job would cost a job's scheduling for milliseconds of work) unless
+# the reference is on a mount only jobs see.
+if not REF_MOUNTED:
+
+    localrules:
+        split_regions,
+
+
 rule split_regions:
     input:
-        unpack(fasta_files),
+        unpack(fai_file),
     output:
         expand("regions/chunk_{i}.bed", i=range(SCATTER)),
     params:
-        ref=ref_path,
+        fai=lambda wildcards, input: input.fai if "fai" in input.keys() else f"{REF}.fai",
         prefix=lambda wildcards, output: output[0][: -len("0.bed")],
         n=SCATTER,
     resources:
@@ -195,5 +209,5 @@ rule split_regions:
             }}
           }}
           for (k = 0; k < n; k++) printf "" >> (prefix k ".bed")
-        }}' {params.ref}.fai
+        }}' {params.fai}
         """
