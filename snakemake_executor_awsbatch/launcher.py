@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -210,16 +211,27 @@ def _run_task(client: Any, spec: LaunchSpec, workdir: str, log_path: str, report
 
 
 def settle(stager: S3Stager, spec: LaunchSpec, workdir: str, code: int, report: Report) -> None:
-    """Record the payload's outcome, push its log files, and its outputs when it succeeded."""
+    """Record the payload's outcome, push its log files, and its outputs when it succeeded.
+
+    The log files go up beside the outputs (in a second thread), not before them: on the way to
+    the next job, a job's uploads are a row of small requests each waiting on the last.
+    """
     succeeded = code in spec.success_codes
     report.exit_code = 0 if succeeded else code
     report.status = "succeeded" if succeeded else "payload_failed"
-    _push_logs(stager, spec.staging.logs, workdir, report)
-    if not succeeded:
-        return
+    with ThreadPoolExecutor(1, thread_name_prefix="launcher-logs") as side:
+        logs_pushed = side.submit(_push_logs, stager, spec.staging.logs, workdir)
+        if succeeded:
+            _stage_out(stager, spec.staging.outputs, workdir, report)
+        _add(report, logs_pushed.result(), "out")
+
+
+def _stage_out(
+    stager: S3Stager, outputs: Sequence[StagedFile], workdir: str, report: Report
+) -> None:
+    """Push the outputs wave by wave; a failure marks the report (stage_out_failed)."""
     try:
         start = time.monotonic()
-        outputs = spec.staging.outputs
         for wave in sorted({f.wave for f in outputs}):
             _add(report, stager.stage_out([f for f in outputs if f.wave == wave], workdir), "out")
         report.stage_out_seconds = time.monotonic() - start
@@ -229,15 +241,16 @@ def settle(stager: S3Stager, spec: LaunchSpec, workdir: str, code: int, report: 
         log.error("%s", report.error)
 
 
-def _push_logs(stager: S3Stager, logs: Sequence[StagedFile], workdir: str, report: Report) -> None:
+def _push_logs(stager: S3Stager, logs: Sequence[StagedFile], workdir: str) -> TransferStats:
     """Upload the payload's log files whatever its exit code; a failure here is only logged,
     because the payload's own result matters more than its log files."""
     if not logs:
-        return
+        return TransferStats()
     try:
-        _add(report, stager.stage_out(logs, workdir), "out")
+        return stager.stage_out(logs, workdir)
     except _TRANSFER_ERRORS as error:
         log.error("could not upload the payload's log files: %s", error)
+        return TransferStats()
 
 
 def _finish(

@@ -8,6 +8,7 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Any
 
 import pytest
@@ -189,6 +190,44 @@ def test_outputs_go_up_wave_by_wave(
     # each wave is one upload batch, after the one before it: a file never predates its inputs
     assert batches == [["a.txt"], ["b1.txt", "b2.txt"], ["c.txt"]]
     assert _get(s3, bucket, "out/c.txt") == b"a\na\n"
+
+
+def test_log_files_go_up_beside_the_outputs_and_after_a_failure(
+    s3: Any, bucket: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs_started = threading.Event()
+    waits: list[bool] = []
+    real_stage_out = staging.S3Stager.stage_out
+
+    def recording(self: Any, files: Any, workdir: str) -> Any:
+        if [f.path for f in files] == ["run.log"]:
+            # Uploaded one after the other, the log would wait here for outputs never started.
+            waits.append(outputs_started.wait(timeout=10))
+        else:
+            outputs_started.set()
+        return real_stage_out(self, files, workdir)
+
+    monkeypatch.setattr(staging.S3Stager, "stage_out", recording)
+    manifest = StagingManifest(
+        prefix=f"s3://{bucket}/t",
+        outputs=(StagedFile(s3_uri=f"s3://{bucket}/out/r.txt", path="r.txt"),),
+        logs=(StagedFile(s3_uri=f"s3://{bucket}/logs/run.log", path="run.log"),),
+    )
+    spec = LaunchSpec(staging=manifest, shell="echo r > r.txt; echo ran > run.log")
+    assert launch(_put_spec(s3, bucket, spec), client=s3) == 0
+    assert waits == [True]
+    assert _get(s3, bucket, "out/r.txt") == b"r\n"
+    assert _get(s3, bucket, "logs/run.log") == b"ran\n"
+    report = _report(s3, bucket)
+    assert report["files_out"] == 2
+
+    # A failed payload's log still goes up; its outputs do not.
+    outputs_started.set()
+    failing = LaunchSpec(staging=manifest, shell="echo failed > run.log; exit 3")
+    s3.delete_object(Bucket=bucket, Key="out/r.txt")
+    assert launch(_put_spec(s3, bucket, failing), client=s3) == 3
+    assert _get(s3, bucket, "logs/run.log") == b"failed\n"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="out/")
 
 
 def test_the_client_a_warm_interpreter_made_serves_its_first_job_only(
