@@ -60,6 +60,8 @@ OURS: list[tuple[str, dict[str, Any]]] = [
     ("head_object", {"Bucket": BUCKET, "Key": "dir"}),
     ("head_bucket", {"Bucket": BUCKET}),
     ("head_bucket", {"Bucket": "no-such-bucket-anywhere"}),
+    ("head_object", {"Bucket": "no-such-bucket-anywhere", "Key": "dir/k.txt"}),
+    ("head_object", {"Bucket": "nob", "Key": "k"}),
 ]
 
 
@@ -81,7 +83,6 @@ MOTOS: list[tuple[str, dict[str, Any]]] = [
     ("head_object", {"Bucket": BUCKET, "Key": "plain.bin", "IfNoneMatch": '"nope"'}),
     ("head_object", {"Bucket": BUCKET, "Key": "plain.bin", "PartNumber": 1}),
     ("head_object", {"Bucket": BUCKET, "Key": "plain.bin", "Range": "bytes=0-1"}),
-    ("head_object", {"Bucket": "no-such-bucket-anywhere", "Key": "k"}),
 ]
 
 
