@@ -27,7 +27,7 @@ BUCKET = "efs-example"
 PREFIX = f"s3://{BUCKET}/runs/run1"
 IMAGE = "localcloud/host:latest"
 # Rules whose commands read the reference; with it on EFS none of them may stage it.
-REFERENCE_RULES = ("split_regions", "bwa_mem", "call_bcftools", "call_freebayes", "gather_calls")
+REFERENCE_RULES = ("split_regions", "bwa_mem", "call_bcftools", "call_freebayes", "final_calls")
 
 
 def _s3(cloud: LocalCloud) -> Any:

@@ -1,6 +1,6 @@
-# Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks and
-# gathered, normalised (split, atomised, left-aligned, de-duplicated), then combined and filtered
-# in one step (final_calls).
+# Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks, then
+# one step (final_calls) that gathers and normalises each caller's chunks (split, atomised,
+# left-aligned, de-duplicated), combines the two callers and filters.
 # On a remote executor the short steps after calling run as one job per sample (group "finish"):
 # on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
 # The calls run two to a job (group "call", two components by the workflow profile in
@@ -60,45 +60,25 @@ rule call_freebayes:
         " --min-base-quality 20 {input.bam} | bgzip -c > {output}) 2> {log}"
 
 
-rule gather_calls:
-    input:
-        unpack(fasta_files),
-        chunks=expand("calls/{{sample}}/{{caller}}.chunk_{i}.vcf.gz", i=range(SCATTER)),
-    output:
-        vcf="calls/{sample}/{sample}.{caller}.vcf.gz",
-        tbi="calls/{sample}/{sample}.{caller}.vcf.gz.tbi",
-    wildcard_constraints:
-        caller="bcftools|freebayes",
-    params:
-        ref=ref_path,
-    log:
-        "logs/gather_calls/{sample}.{caller}.log",
-    group:
-        "finish"
-    resources:
-        mem_mb=2000,
-    # Atomising makes freebayes' complex alleles comparable with bcftools' records; a second
-    # left-align and a sort follow because atomised indels can move.
-    shell:
-        "(bcftools concat -Ou {input.chunks}"
-        " | bcftools sort -Ou -T {output.vcf}.sort1"
-        " | bcftools norm -f {params.ref} -m -any -Ou"
-        " | bcftools norm -f {params.ref} -a --atom-overlaps . -Ou"
-        " | bcftools sort -Ou -T {output.vcf}.sort2"
-        " | bcftools norm -d exact -Oz -o {output.vcf}"
-        " && tabix -f -p vcf {output.vcf}) > {log} 2>&1"
+def caller_chunks(caller):
+    """One caller's chunk VCFs of a sample (the sample left as a wildcard)."""
+    return expand(f"calls/{{{{sample}}}}/{caller}.chunk_{{i}}.vcf.gz", i=range(SCATTER))
 
 
 rule final_calls:
     input:
+        unpack(fasta_files),
+        bcftools_chunks=caller_chunks("bcftools"),
+        freebayes_chunks=caller_chunks("freebayes"),
+    output:
         bcftools="calls/{sample}/{sample}.bcftools.vcf.gz",
         bcftools_tbi="calls/{sample}/{sample}.bcftools.vcf.gz.tbi",
         freebayes="calls/{sample}/{sample}.freebayes.vcf.gz",
         freebayes_tbi="calls/{sample}/{sample}.freebayes.vcf.gz.tbi",
-    output:
         vcf=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz",
         tbi=f"{OUTDIR}/{{sample}}/{{sample}}.vcf.gz.tbi",
     params:
+        ref=ref_path,
         mode=COMBINE,
         single_qual=SINGLE_MIN_QUAL,
         expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
@@ -107,9 +87,13 @@ rule final_calls:
         "logs/final_calls/{sample}.log",
     group:
         "finish"
+    threads: 2
     resources:
-        mem_mb=1000,
-    # Combine, then filter. isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002
+        mem_mb=2000,
+    # Each caller's chunks are gathered (the two side by side) and normalised: split
+    # multiallelics, atomise (which makes freebayes' complex alleles comparable with bcftools'
+    # records), then a second left-align and a sort, because atomised indels can move. Then
+    # combine, then filter. isec -p writes 0000 (only freebayes), 0001 (only bcftools), 0002
     # (freebayes' records of the sites both callers found). "consensus" keeps 0002; "union" adds
     # single-caller calls whose QUAL reaches single_caller_min_qual. freebayes' record wins on
     # shared sites: its haplotype model gives better indel genotypes. The combined calls stay in
@@ -118,12 +102,26 @@ rule final_calls:
         """
         (set -e
         rm -rf {params.tmp} && mkdir -p {params.tmp}
+        gather() {{
+          out=$1; shift
+          bcftools concat -Ou "$@" \
+            | bcftools sort -Ou -T $out.sort1 \
+            | bcftools norm -f {params.ref} -m -any -Ou \
+            | bcftools norm -f {params.ref} -a --atom-overlaps . -Ou \
+            | bcftools sort -Ou -T $out.sort2 \
+            | bcftools norm -d exact -Oz -o $out
+          tabix -f -p vcf $out
+        }}
+        gather {output.bcftools} {input.bcftools_chunks} & bcftools_gather=$!
+        gather {output.freebayes} {input.freebayes_chunks} & freebayes_gather=$!
+        wait $bcftools_gather
+        wait $freebayes_gather
         combined={params.tmp}/combined.bcf
         case {params.mode} in
-          bcftools) bcftools view -Ou -o $combined {input.bcftools} ;;
-          freebayes) bcftools view -Ou -o $combined {input.freebayes} ;;
+          bcftools) bcftools view -Ou -o $combined {output.bcftools} ;;
+          freebayes) bcftools view -Ou -o $combined {output.freebayes} ;;
           *)
-            bcftools isec -c none -Oz -p {params.tmp} {input.freebayes} {input.bcftools}
+            bcftools isec -c none -Oz -p {params.tmp} {output.freebayes} {output.bcftools}
             if [ {params.mode} = consensus ]; then
               bcftools view -Ou -o $combined {params.tmp}/0002.vcf.gz
             else
