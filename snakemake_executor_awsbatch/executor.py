@@ -28,7 +28,11 @@ from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
 from snakemake_executor_awsbatch.local_copies import drop_remote_only_copies
 from snakemake_executor_awsbatch.local_jobs import running_local_threads
-from snakemake_executor_awsbatch.local_mode import active_cloud, copy_outputs
+from snakemake_executor_awsbatch.local_mode import (
+    active_cloud,
+    copy_outputs,
+    freeze_long_lived_objects,
+)
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.run_totals import RunTotals
 from snakemake_executor_awsbatch.s3uri import join_s3_uri, parse_s3_uri
@@ -91,6 +95,8 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             self._job_end_signal = cloud.wait_for_job_end
             # Snakemake's local jobs run on the machine the cloud's jobs run on (local_jobs).
             cloud.share_host(running_local_threads(self.workflow))
+            # The DAG is built: it joins the long-lived objects no full collection need scan.
+            freeze_long_lived_objects()
 
     # ---- submission -------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,23 @@ def test_machinery_folder_markers_and_escaping_keys_are_not_copied(s3: Any, tmp_
     work.mkdir()
     assert local_mode.copy_outputs(f"s3://{BUCKET}/runs/", work, s3=s3) == [work / "kept.txt"]
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_activating_the_local_cloud_freezes_the_objects_made_so_far() -> None:
+    # In a child interpreter: freezing would keep this test process's objects out of the
+    # collector for the rest of the suite.
+    probe = (
+        "import gc, sys\n"
+        "from snakemake_executor_awsbatch import local_mode\n"
+        "before = gc.get_freeze_count()\n"
+        "local_mode.activate()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "local_mode.deactivate()\n"
+        "print(before, frozen)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    before, frozen = map(int, done.stdout.split())
+    # Everything imported for the cloud (moto, botocore, werkzeug) is now out of full collections.
+    assert before == 0 and frozen > 10_000
