@@ -8,6 +8,7 @@ that need other sizes, chaos or a state dir use `local_cloud_factory`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,23 @@ from moto import mock_aws
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 
 TEST_CLOUD_SETTINGS: dict[str, Any] = {"vcpus": 16, "memory_mib": 32768, "min_timeout_seconds": 1}
+# Snakemake's S3 storage plugin sets these to `when_required` in os.environ when it is imported
+# (a test that builds Snakemake's command-line parser imports it). Left set, every later boto3
+# client of the test process stops adding checksums to uploads, and a test that counts verified
+# downloads failed depending on which tests ran before it.
+PLUGIN_SET_ENV = ("AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION")
+
+
+@pytest.fixture(autouse=True)
+def botocore_checksum_defaults() -> Iterator[None]:
+    """Give each test the checksum settings the process started with (see PLUGIN_SET_ENV)."""
+    saved = {name: os.environ.get(name) for name in PLUGIN_SET_ENV}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
