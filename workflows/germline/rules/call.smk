@@ -82,7 +82,8 @@ rule final_calls:
         mode=COMBINE,
         single_qual=SINGLE_MIN_QUAL,
         expr=f"QUAL<{MIN_QUAL} || INFO/DP<{MIN_DP}",
-        tmp=lambda wildcards, output: f"{output.vcf}.tmp",
+        # Scratch next to the per-caller calls, not in the results directory.
+        tmp=lambda wildcards, output: os.path.join(os.path.dirname(output.bcftools), "final.tmp"),
     log:
         "logs/final_calls/{sample}.log",
     group:
