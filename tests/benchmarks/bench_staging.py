@@ -2,13 +2,13 @@
 
 Stages out (upload) and in (download) one large file plus many small ones with each tool in the
 same run, against one local cloud started as a separate process (so the server does not share
-our interpreter). Downloads by our stager and by s5cmd run `--rounds` times in alternating order
-(each copy checked and deleted before the next; the uploads flushed to disk and one copy's
-worth of scratch data written and deleted before the first, so that every round starts in the
-same memory state),
-and the median counts; the AWS CLI downloads once. Prints one JSON line last: MiB/s for each
-tool and direction, each round's download MiB/s, and the ratios ours / s5cmd and ours / aws
-(`ratio_vs_s5cmd_in` is the download ratio), with the 1-minute load average at the start and
+our interpreter). Every tool downloads the same objects (our upload). Downloads by our stager
+and by s5cmd run `--rounds` times in alternating order (each copy checked and deleted before the
+next; the uploads flushed to disk and one copy's worth of scratch data written and deleted
+before the first, so that every round starts in the same memory state), and the median counts;
+the AWS CLI downloads once. Prints one JSON line last: MiB/s for each tool and direction, each
+round's download MiB/s, and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the
+download ratio), with the 1-minute load average at the start and
 the end (`load_avg_1min`).
 
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
@@ -40,6 +40,11 @@ import boto3
 from snakemake_executor_awsbatch.staging import S3Stager, StagingSettings, s3_client
 
 BUCKET = "bench-staging"
+# Every tool downloads the same objects: our upload, whose checksums our stager verifies (the
+# others do not check). Each tool used to download its own upload; the local cloud keeps an
+# object over 5 MB in a temporary file, and our copy, uploaded first, was the coldest of the three
+# in the page cache when the downloads began (this VM reclaims cold pages with DAMON).
+SOURCE = "ours"
 MIB = 1 << 20
 
 
@@ -185,7 +190,7 @@ def main() -> None:
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
         def ours_in(dest: Path) -> None:
-            uris = [(f"s3://{BUCKET}/ours/{n}", str(dest / n)) for n in names]
+            uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in names]
             if args.ours_in_process:
                 with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
                     stager.download_files(uris)
@@ -206,7 +211,7 @@ def main() -> None:
             child_seconds.append(float(out.stdout.strip().splitlines()[-1]))
 
         def s5cmd_in(dest: Path) -> None:
-            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/s5/*", f"{dest}/"], env)
+            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/*", f"{dest}/"], env)
 
         child_seconds: list[float] = []
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
@@ -248,7 +253,7 @@ def main() -> None:
             )
             aws_in_env["AWS_CONFIG_FILE"] = str(config)
         results["aws_in"] = timed(
-            lambda: run([*cli, f"s3://{BUCKET}/aws/", str(work / "aws")], aws_in_env)
+            lambda: run([*cli, f"s3://{BUCKET}/{SOURCE}/", str(work / "aws")], aws_in_env)
         )
         check_copy(work / "aws", names, "aws")
         mibs = {f"{k}_mib_s": round(total / MIB / v, 1) for k, v in results.items()}
