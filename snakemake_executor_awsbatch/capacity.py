@@ -51,6 +51,10 @@ def instance_shape(instance_type: str) -> tuple[int, int | None] | None:
     return vcpus, (vcpus * per_vcpu * 1024 if per_vcpu else None)
 
 
+class TooLargeForQueue(UserError):
+    """A job asks for more vCPUs or memory than the queue's largest instance has."""
+
+
 @dataclass(frozen=True)
 class QueueLimits:
     """The largest job a queue's compute environments can place (None: unknown, not checked)."""
@@ -159,12 +163,12 @@ class CapacityChecker:
                 "environment a launch template with a larger volume."
             )
         if limits.max_vcpus is not None and vcpus > limits.max_vcpus:
-            raise UserError(
+            raise TooLargeForQueue(
                 f"task {name} asks for {vcpus:g} vCPUs but queue '{queue}' can give at most "
                 f"{limits.max_vcpus:g}; lower the request or use a larger queue."
             )
         if limits.max_memory_mib is not None and memory_mib > limits.max_memory_mib:
-            raise UserError(
+            raise TooLargeForQueue(
                 f"task {name} asks for {memory_mib} MiB but queue '{queue}' can give at most "
                 f"{limits.max_memory_mib} MiB; lower the request or use a larger queue."
             )

@@ -23,6 +23,7 @@ from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import CommonSettings
 
+from snakemake_executor_awsbatch.capacity import TooLargeForQueue
 from snakemake_executor_awsbatch.direct_shell import DirectPlan, NotDirect, direct_plan
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.jobstate import JobState
@@ -32,6 +33,7 @@ from snakemake_executor_awsbatch.local_mode import (
     active_cloud,
     copy_outputs,
     freeze_long_lived_objects,
+    size_jobs_for_this_machine,
 )
 from snakemake_executor_awsbatch.retry import is_spot_reclaim
 from snakemake_executor_awsbatch.run_totals import RunTotals
@@ -52,6 +54,15 @@ IDLE_BACKOFF = 3.0
 # The longest the status loop sleeps without looking whether the run is shutting down.
 WAKE_CHECK_SECONDS = 0.25
 _log = logging.getLogger(__name__)
+
+
+# Snakemake sizes a group job for its widest level, adding up the members that can run at once,
+# unless global limits make it stack them.
+GROUP_SIZE_HINT = (
+    "A group job asks for what its members that can run at the same time need together: pass "
+    "--cores N (and --resources mem_mb=M) to have Snakemake size groups within N vCPUs (and M MB), "
+    "or put fewer jobs in a group with --group-components."
+)
 
 
 def _user_error(err: UserError) -> WorkflowError:
@@ -97,13 +108,19 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             cloud.share_host(running_local_threads(self.workflow))
             # The DAG is built: it joins the long-lived objects no full collection need scan.
             freeze_long_lived_objects()
+            cores = size_jobs_for_this_machine(self.workflow, cloud.vcpus)
+            if cores is not None:
+                self.logger.info(
+                    f"Local cloud: jobs and groups are sized within this machine's {cores} "
+                    f"vCPUs, as with --cores {cores} (pass --cores to change it)."
+                )
 
     # ---- submission -------------------------------------------------------------------------
 
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         """Preflight every job of this batch, then submit them one by one."""
         specs = [(job, self._spec_for(job)) for job in jobs]
-        self._preflight([spec for _, spec in specs])
+        self._preflight([spec for _, spec in specs], groups=any(job.is_group() for job in jobs))
         for job, spec in specs:
             self.run_job_pre(job)
             self._submit(job, spec)
@@ -111,7 +128,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
     def run_job(self, job: JobExecutorInterface) -> None:
         """Preflight and submit one job."""
         spec = self._spec_for(job)
-        self._preflight([spec])
+        self._preflight([spec], groups=job.is_group())
         self._submit(job, spec)
 
     def _submit(self, job: JobExecutorInterface, spec: TaskSpec) -> None:
@@ -129,7 +146,7 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             SubmittedJobInfo(job=job, external_jobid=job_id, aux={"spec": spec})
         )
 
-    def _preflight(self, specs: Sequence[TaskSpec]) -> None:
+    def _preflight(self, specs: Sequence[TaskSpec], groups: bool = False) -> None:
         # Each distinct shape is checked once per run; the first batch is checked before any
         # job is submitted, so a bad queue or an oversized rule stops the run at once.
         fresh: dict[tuple[object, ...], TaskSpec] = {}
@@ -151,6 +168,10 @@ class Executor(RemoteExecutor):  # type: ignore[misc]
             return
         try:
             self.submitter.preflight(list(fresh.values()))
+        except TooLargeForQueue as err:
+            # `groups`: some of the specs are group jobs, which Snakemake sized
+            hinted = TooLargeForQueue(f"{err} {GROUP_SIZE_HINT}") if groups else err
+            raise _user_error(hinted) from None
         except UserError as err:
             raise _user_error(err) from None
         self._checked.update(fresh)

@@ -80,6 +80,25 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def size_jobs_for_this_machine(workflow: Any, vcpus: float) -> int | None:
+    """Without `--cores`, let Snakemake size jobs and groups for the local queue's `vcpus`.
+
+    Snakemake sizes a group job for its widest level, stacking the members that would exceed
+    its `--cores` (and `--resources`) limits; with a remote executor and no `--cores` it stacks
+    nothing, so a group of eight one-thread calls asks for 8 vCPUs, which the local queue (this
+    machine's vCPUs) cannot give and the executor refuses. A plain `snakemake -c N` run caps
+    rules' threads and sizes groups within N cores; `--awsbatch-local` gives the same limit,
+    the machine's vCPUs, unless `--cores` was passed. Jobs are sized as Snakemake creates them,
+    after this call. Returns the limit set, or None when `--cores` was given.
+    """
+    limits = workflow.global_resources
+    if limits["_cores"].value is not None:
+        return None
+    cores = max(int(vcpus), 1)
+    limits["_cores"] = cores
+    return cores
+
+
 def skip_final_collection() -> None:
     """Let the exiting interpreter skip its last garbage collection over every live object.
 

@@ -388,6 +388,77 @@ def test_members_that_do_not_fit_the_group_together_run_in_waves(tmp_path: Path)
     assert (tmp_path / "late.done").exists()
 
 
+def _pool_group(*members: FakeJob, cores: int) -> FakeGroup:
+    return FakeGroup([list(members)], resources={"_cores": cores, "_nodes": 1})
+
+
+def _one_thread(name: str, jobid: int, command: str) -> FakeJob:
+    return _member(name, jobid, command, threads=1)
+
+
+def test_a_pool_starts_the_next_member_when_any_running_one_ends(tmp_path: Path) -> None:
+    # Two vCPUs, three one-thread members: `third` must start as soon as `short` ends, while
+    # `long` still runs (run in waves, [long, short] then [third], `long` gives up with 9).
+    long = _one_thread(
+        "long",
+        1,
+        "n=0; until [ -e third.started ]; do n=$((n+1)); [ $n -lt 100 ] || exit 9; sleep 0.05;"
+        " done; touch long.txt",
+    )
+    short = _one_thread("short", 2, "touch short.txt")
+    third = _one_thread("third", 3, "touch third.started third.txt")
+    plan = _group_plan(_pool_group(long, short, third, cores=2))
+    assert "_awsbatch_pool" in plan.shell
+    result = _run(plan, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.glob("*.txt")} == {"long.txt", "short.txt", "third.txt"}
+
+
+def test_a_pool_never_runs_more_than_the_group_holds(tmp_path: Path) -> None:
+    # Each member counts the members running beside it (a marker file each) and fails with 8
+    # when it sees more than the group's two vCPUs allow.
+    count = (
+        "touch {me}.run; sleep 0.2; shopt -s nullglob; runs=(*.run); n=${{#runs[@]}};"
+        " rm {me}.run; [ $n -le 2 ] || exit 8"
+    )
+    members = [_one_thread(f"m{i}", i, count.format(me=f"m{i}")) for i in range(1, 6)]
+    result = _run(_group_plan(_pool_group(*members, cores=2)), tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_after_a_failure_a_pool_starts_nothing_and_waits_for_the_running_members(
+    tmp_path: Path,
+) -> None:
+    failing = _one_thread("broken", 1, "exit 4")
+    slow = _one_thread("slow", 2, "sleep 0.5; echo done > slow.txt")
+    later = _one_thread("later", 3, "touch later.txt")
+    after = _one_thread("after", 4, "touch after.txt")
+    group = FakeGroup([[failing, slow, later], [after]], resources={"_cores": 2, "_nodes": 1})
+    result = _run(_group_plan(group), tmp_path)
+    assert result.returncode == 4
+    assert (tmp_path / "slow.txt").read_text() == "done\n"  # the running member finished
+    assert not (tmp_path / "later.txt").exists()  # no member started after the failure
+    assert not (tmp_path / "after.txt").exists()  # nor the next level
+    assert "rule broken (jobid 1) failed with exit code 4" in result.stderr
+
+
+def test_a_pool_of_many_short_members_reports_every_exit(tmp_path: Path) -> None:
+    # Members that end while others start: bash drops an ended job from its job table when it
+    # starts the next one, so a pool that relied on `wait -n` alone lost them (and hung, or
+    # reported exit 127). Run it a few times: the timing differs each time.
+    members = [_one_thread(f"m{i}", i, f"touch m{i}.txt") for i in range(1, 13)]
+    failing = _one_thread("broken", 13, "sleep 0.05; exit 5")
+    for attempt in range(5):
+        workdir = tmp_path / str(attempt)
+        workdir.mkdir()
+        result = _run(_group_plan(_pool_group(*members, cores=3)), workdir)
+        assert result.returncode == 0, result.stderr
+        assert len(list(workdir.glob("m*.txt"))) == 12
+        result = _run(_group_plan(_pool_group(*members[:6], failing, cores=3)), workdir)
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.count("failed with exit code") == 1, result.stderr
+
+
 def test_waves_pack_first_fit_and_run_an_oversized_member_alone() -> None:
     def needs(label: str, **amounts: int) -> Member:
         return Member(label=label, command="", needs=amounts)

@@ -25,15 +25,15 @@ WORKFLOW = Path(__file__).parent / "workflows" / "groups"
 # not a directory when its bucket already existed before the run, and then reports it missing.
 BUCKET = "smk-groups-{run}"
 # Under a global memory limit Snakemake sizes the group for one 1,000 MB member at a time, so the
-# two side-by-side members run one after the other: four steps instead of three.
+# two side-by-side members run one after the other: their step is a pool within 1,500 MB.
 LIMITED = ["--resources", "mem_mb=1500", "--default-resources", "mem_mb=1000"]
 # tmp/sorted.txt, a temp() file only members read, stays in the job
 UPLOADED = {"results/upper.txt", "results/count.txt", "results/report.txt"}
 
 
-@pytest.mark.parametrize(("run", "limits", "steps"), [("free", [], 3), ("limited", LIMITED, 4)])
+@pytest.mark.parametrize(("run", "limits", "pools"), [("free", [], 0), ("limited", LIMITED, 1)])
 def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
-    local_cloud: LocalCloud, tmp_path: Path, run: str, limits: list[str], steps: int
+    local_cloud: LocalCloud, tmp_path: Path, run: str, limits: list[str], pools: int
 ) -> None:
     bucket = BUCKET.format(run=run)
     prefix = f"s3://{bucket}/run"
@@ -70,7 +70,8 @@ def test_a_group_of_shell_rules_runs_directly_as_one_batch_job(
     assert len(specs) == 2
     (group,) = [spec for spec in specs if len(spec["staging"]["outputs"]) > 1]
     assert "-m snakemake" not in group["shell"]  # no `python -m snakemake` job command
-    assert group["shell"].count("# step ") == steps
+    assert group["shell"].count("# step ") == 3
+    assert group["shell"].count(": a pool within ") == pools
     outputs = {_relative(f["path"], bucket) for f in group["staging"]["outputs"]}
     assert outputs == UPLOADED
     inputs = [(_relative(f["path"], bucket), f["is_directory"]) for f in group["staging"]["inputs"]]

@@ -3,8 +3,8 @@
 # left-aligned, de-duplicated), combines the two callers and filters.
 # On a remote executor the short steps after calling run as one job per sample (group "finish"):
 # on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
-# The calls run two to a job (group "call", two components by the workflow profile in
-# profiles/default): the pair shares one job's start and one download of the BAM.
+# The calls run eight to a job (group "call", eight components by the workflow profile in
+# profiles/default): they share one job's start and one download of the BAM.
 # Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
