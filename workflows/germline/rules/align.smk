@@ -2,9 +2,11 @@
 # then BAM QC (flagstat, stats, mosdepth). Needs READS (sample -> (fq1, fq2)) and common.smk.
 # bwa mem, fixmate, sort and markdup are one streamed rule: the sorted BAM goes from sort to markdup
 # through a pipe instead of being compressed to disk, read back and (on a remote executor) handled
-# as one more step. On a remote executor bwa_mem and bam_qc run as one job per sample (group
-# "align"): the BAM between them never waits for a second job's scheduling, and the QC reads it
-# where it was written instead of downloading it again.
+# as one more step. On a remote executor bam_qc runs in the group the including Snakefile names in
+# BAM_QC_GROUP: "align" (one job per sample with bwa_mem, the QC reading the BAM where it was
+# written), or the job that reads the BAM next, as the germline workflow's calls ("call"), which
+# spares the alignment job a second level (Snakemake waits 0.1 s between a group's levels) and
+# lets the QC fill the calling job's free cores.
 
 
 wildcard_constraints:
@@ -79,7 +81,7 @@ rule bam_qc:
     log:
         "logs/bam_qc/{sample}.log",
     group:
-        "align"
+        BAM_QC_GROUP
     threads: THREADS
     resources:
         mem_mb=2000,

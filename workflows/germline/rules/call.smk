@@ -3,8 +3,10 @@
 # left-aligned, de-duplicated), combines the two callers and filters.
 # On a remote executor the short steps after calling run as one job per sample (group "finish"):
 # on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
-# The calls run eight to a job (group "call", eight components by the workflow profile in
-# profiles/default): they share one job's start and one download of the BAM.
+# The calls run nine to a job with the BAM QC (group "call", nine components by the workflow
+# profile in profiles/default; the Snakefile puts bam_qc in this group): they share one job's
+# start and one download of the BAM, and on a job with fewer vCPUs than members each starts as
+# soon as another ends.
 # Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
