@@ -1,13 +1,14 @@
 # Germline variant calling: bcftools and freebayes, each scattered over SCATTER region chunks, then
 # one step (final_calls) that gathers and normalises each caller's chunks (split, atomised,
 # left-aligned, de-duplicated), combines the two callers and filters.
-# On a remote executor the short steps after calling run as one job per sample (group "finish"):
-# on AWS Batch every job costs scheduling time that these steps' seconds of work do not justify.
-# The calls run nine to a job with the BAM QC (group "call", nine components by the workflow
-# profile in profiles/default; the Snakefile puts bam_qc in this group): they share one job's
-# start and one download of the BAM, and on a job with fewer vCPUs than members each starts as
-# soon as another ends.
-# Plain local runs ignore groups.
+# On a remote executor everything from the calls to the QC summary runs as one job per sample
+# (group "call"; the Snakefile puts bam_qc in it too): the calls, the BAM QC, the gathering and
+# the summary share one job's start and one download of the BAM, the chunk VCFs never leave the
+# job, and on a job with fewer vCPUs than calls each call starts as soon as another ends. On
+# AWS Batch every job costs scheduling time that the short steps after calling do not justify.
+# For more, smaller jobs (many samples, a large SCATTER) give the gathering its own group and
+# batch the calls by count: --groups final_calls=finish qc_summary=finish --group-components
+# call=9 (see docs/workflows.md). Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
 COMBINE = str(config.get("combine", "union"))
@@ -89,7 +90,7 @@ rule final_calls:
     log:
         "logs/final_calls/{sample}.log",
     group:
-        "finish"
+        "call"
     threads: 2
     resources:
         mem_mb=2000,
@@ -153,7 +154,7 @@ rule qc_summary:
     output:
         f"{OUTDIR}/{{sample}}/{{sample}}.qc.tsv",
     group:
-        "finish"
+        "call"
     resources:
         mem_mb=500,
     shell:
