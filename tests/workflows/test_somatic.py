@@ -75,3 +75,19 @@ def test_cwl_gives_the_same_calls_as_snakemake(
     cwl_records = records(Path(vcf["path"]))
     assert cwl_records
     assert cwl_records == records(result_vcf("somatic", somatic_run.workdir, PAIR))
+
+
+@pytest.mark.e2e
+def test_snakemake_on_the_local_cloud_matches_the_plain_run(
+    somatic_run: RunResult, sim_dir: Path, tmp_path: Path
+) -> None:
+    batch = run_workflow("somatic", tmp_path / "batch", sim_dir, executor=True)
+    assert batch.ok, batch.log.read_text()[-4000:]
+    # One job per BAM (group align: bwa_mem and its QC) and one for the pair (group call: the
+    # candidate chunks, their gathering and the classifier); the chunk VCFs never left it.
+    assert batch.batch_jobs == 3
+    totals = batch.totals
+    assert totals is not None and totals["direct_shell_jobs"] == batch.batch_jobs
+    vcf = result_vcf("somatic", batch.workdir, PAIR)
+    assert Path(f"{vcf}.tbi").exists()
+    assert records(vcf) == records(result_vcf("somatic", somatic_run.workdir, PAIR))
