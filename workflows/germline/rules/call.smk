@@ -6,9 +6,9 @@
 # the summary share one job's start and one download of the BAM, the chunk VCFs never leave the
 # job, and on a job with fewer vCPUs than calls each call starts as soon as another ends. On
 # AWS Batch every job costs scheduling time that the short steps after calling do not justify.
-# For more, smaller jobs (many samples, a large SCATTER) give the gathering its own group and
-# batch the calls by count: --groups final_calls=finish qc_summary=finish --group-components
-# call=9 (see docs/workflows.md). Plain local runs ignore groups.
+# For more, smaller jobs (a large SCATTER, many calls per sample), give the gathering its own
+# group and batch the calls by count: --groups final_calls=finish qc_summary=finish
+# --group-components call=9 (see docs/workflows.md). Plain local runs ignore groups.
 
 CALLERS = ("bcftools", "freebayes")
 COMBINE = str(config.get("combine", "union"))
