@@ -229,8 +229,10 @@ def run_workflow(
     cores: int = 2,
     storage_prefix: str = DEFAULT_STORAGE_PREFIX,
     extra_config: Mapping[str, object] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> RunResult:
     """Run one workflow in `workdir` on the data of `data_dir`; Snakemake's output goes to a log.
+    `extra_args` are added to Snakemake's command line (e.g. `--groups`).
 
     Through the executor, inputs are read in place (`local_inputs`): local-cloud jobs run on
     this machine, so they see its files, and the data need not be uploaded first.
@@ -245,7 +247,7 @@ def run_workflow(
     workdir.mkdir(parents=True, exist_ok=True)
     stage_sources(workdir)
     config = write_config(workflow, workdir, data_dir, local_inputs=executor, extra=extra_config)
-    argv = snakemake_argv(workflow, config, executor, jobs, cores, storage_prefix)
+    argv = [*snakemake_argv(workflow, config, executor, jobs, cores, storage_prefix), *extra_args]
     log = workdir / f"{workflow}.{'executor' if executor else 'plain'}.log"
     env = snakemake_env()
     start = time.monotonic()
@@ -285,7 +287,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "demo-run")
     parser.add_argument("--region-length", type=int, default=200_000)
     parser.add_argument(
-        "--scatter", type=int, default=2, help="region chunks per caller (Batch jobs each)"
+        "--scatter", type=int, default=2, help="region chunks per caller (one call each)"
     )
     parser.add_argument("--depth", type=float, default=30.0, help="normal coverage")
     parser.add_argument("--seed", type=int, default=1)

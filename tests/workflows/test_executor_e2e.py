@@ -49,6 +49,32 @@ def test_germline_on_the_local_cloud_matches_the_plain_run(sim_dir: Path, tmp_pa
 
 
 @pytest.mark.e2e
+def test_germline_layout_for_large_scatters_splits_the_calling_job(
+    sim_dir: Path, tmp_path: Path
+) -> None:
+    # The override docs/workflows.md and rules/call.smk give for large scatters: the gathering
+    # and summary in a job of their own, the calls (two chunks here, so four) and the BAM QC
+    # batched nine to a job.
+    layout = ["--groups", "final_calls=finish", "qc_summary=finish"]
+    layout += ["--group-components", "call=9"]
+    batch = run_workflow(
+        "germline",
+        tmp_path / "split",
+        sim_dir,
+        executor=True,
+        extra_config={"scatter": 2},
+        extra_args=layout,
+    )
+    assert batch.ok, batch.log.read_text()[-4000:]
+    text = batch.log.read_text()
+    assert batch.batch_jobs == 3
+    for group in ("align", "call", "finish"):
+        assert f"Group job {group} " in text
+    assert Path(f"{result_vcf('germline', batch.workdir, 'normal')}.tbi").exists()
+    assert (batch.workdir / "results" / "normal" / "normal.qc.tsv").exists()
+
+
+@pytest.mark.e2e
 def test_germline_cwl_through_cwl_awsbatch_finds_the_planted_variants(
     sim_dir: Path, tmp_path: Path
 ) -> None:
