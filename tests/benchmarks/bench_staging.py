@@ -9,7 +9,9 @@ before the first, so that every round starts in the same memory state), and the 
 the AWS CLI downloads once. Prints one JSON line last: MiB/s for each tool and direction, each
 round's download MiB/s, and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the
 download ratio), with the 1-minute load average at the start and
-the end (`load_avg_1min`).
+the end (`load_avg_1min`). The downloads of our stager and s5cmd are then timed again on each part
+of the mix alone, the large file (`*_in_big_only_*`, `ratio_vs_s5cmd_in_big_only`) and the small
+files (`*_in_small_only_*`, `ratio_vs_s5cmd_in_small_only`), the same number of rounds each.
 
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
 cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
@@ -189,8 +191,8 @@ def main() -> None:
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
-        def ours_in(dest: Path) -> None:
-            uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in names]
+        def ours_in(dest: Path, subset: list[str]) -> None:
+            uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in subset]
             if args.ours_in_process:
                 with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
                     stager.download_files(uris)
@@ -210,8 +212,10 @@ def main() -> None:
             )
             child_seconds.append(float(out.stdout.strip().splitlines()[-1]))
 
-        def s5cmd_in(dest: Path) -> None:
-            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/*", f"{dest}/"], env)
+        def s5cmd_in(dest: Path, subset: list[str]) -> None:
+            # s5cmd copies by wildcard: "*" for everything, the big file's name, or "small-*".
+            pattern = "*" if subset == names else subset[0] if len(subset) == 1 else "small-*"
+            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{pattern}", f"{dest}/"], env)
 
         child_seconds: list[float] = []
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
@@ -224,23 +228,36 @@ def main() -> None:
         # its host, where each first write runs at ~400 MB/s instead of ~2.7 GB/s. Writing and
         # deleting one copy's worth of data first gives that slot the same state as the others.
         free_one_copy(work / "scratch.bin", total)
-        downloads: dict[str, Callable[[Path], None]] = {"ours_in": ours_in, "s5cmd_in": s5cmd_in}
-        rounds: dict[str, list[float]] = {name: [] for name in downloads}
-        for number in range(args.rounds):
-            # Rotating the order, and deleting each copy once checked, gives every tool the same
-            # share of first places: on this VM, writing into never-touched memory is several
-            # times slower than reusing freed pages, so whoever goes first pays more.
-            order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
-            for name in order:
-                dest = work / f"{name}-{number}"
-                took = timed(functools.partial(downloads[name], dest))
-                if name == "ours_in" and child_seconds:
-                    # The child's clock: download_files only (interpreter and client start-up
-                    # excluded, as for the upload).
-                    took = child_seconds.pop()
-                rounds[name].append(took)
-                check_copy(dest, names, name)
-                shutil.rmtree(dest)
+        downloads: dict[str, Callable[[Path, list[str]], None]] = {
+            "ours_in": ours_in,
+            "s5cmd_in": s5cmd_in,
+        }
+        # The mix, then its two parts alone: the large file, and the small files. Each part's
+        # rounds show which one a gap in the mix comes from (see docs/core.md, session 12).
+        smalls = [n for n in names if n != "big.bin"]
+        mixes = {"": names}
+        if smalls and args.big_mib:
+            mixes.update({"_big_only": ["big.bin"], "_small_only": smalls})
+        mix_bytes = {
+            mix: sum((src / n).stat().st_size for n in subset) for mix, subset in mixes.items()
+        }
+        rounds: dict[str, list[float]] = {name + mix: [] for mix in mixes for name in downloads}
+        for mix, subset in mixes.items():
+            for number in range(args.rounds):
+                # Rotating the order, and deleting each copy once checked, gives every tool the
+                # same share of first places: on this VM, writing into never-touched memory is
+                # several times slower than reusing freed pages, so whoever goes first pays more.
+                order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
+                for name in order:
+                    dest = work / f"{name}{mix}-{number}"
+                    took = timed(functools.partial(downloads[name], dest, subset))
+                    if name == "ours_in" and child_seconds:
+                        # The child's clock: download_files only (interpreter and client
+                        # start-up excluded, as for the upload).
+                        took = child_seconds.pop()
+                    rounds[name + mix].append(took)
+                    check_copy(dest, subset, name)
+                    shutil.rmtree(dest)
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
 
@@ -256,10 +273,21 @@ def main() -> None:
             lambda: run([*cli, f"s3://{BUCKET}/{SOURCE}/", str(work / "aws")], aws_in_env)
         )
         check_copy(work / "aws", names, "aws")
-        mibs = {f"{k}_mib_s": round(total / MIB / v, 1) for k, v in results.items()}
+
+        def part_bytes(key: str) -> int:
+            return next((mix_bytes[m] for m in mix_bytes if m and key.endswith(m)), total)
+
+        mibs = {f"{k}_mib_s": round(part_bytes(k) / MIB / v, 1) for k, v in results.items()}
         spread = {
-            f"{name}_mib_s_rounds": [round(total / MIB / v, 1) for v in seconds]
+            f"{name}_mib_s_rounds": [round(part_bytes(name) / MIB / v, 1) for v in seconds]
             for name, seconds in rounds.items()
+        }
+        part_ratios = {
+            f"ratio_vs_s5cmd_in{mix}": round(
+                results[f"s5cmd_in{mix}"] / results[f"ours_in{mix}"], 2
+            )
+            for mix in mixes
+            if mix
         }
         figures: dict[str, Any] = {
             "benchmark": "staging",
@@ -270,6 +298,7 @@ def main() -> None:
             "rounds": args.rounds,
             "ratio_vs_s5cmd_in": round(results["s5cmd_in"] / results["ours_in"], 2),
             "ratio_vs_s5cmd_out": round(results["s5cmd_out"] / results["ours_out"], 2),
+            **part_ratios,
             "ratio_vs_aws_in": round(results["aws_in"] / results["ours_in"], 2),
             "ratio_vs_aws_out": round(results["aws_out"] / results["ours_out"], 2),
             "aws_cli": f"{aws_version} (pip awscli; Debian awscli not installed)",
