@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 
@@ -48,6 +48,16 @@ BUCKET = "bench-staging"
 # in the page cache when the downloads began (this VM reclaims cold pages with DAMON).
 SOURCE = "ours"
 MIB = 1 << 20
+BIG_NAME = "big.bin"
+SMALL_PREFIX = "small-"
+
+
+class Part(NamedTuple):
+    """A set of the bench's files to download: s5cmd's wildcard for it, the names, the bytes."""
+
+    pattern: str
+    names: list[str]
+    size: int
 
 
 def start_cloud(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
@@ -77,11 +87,11 @@ def make_files(root: Path, big_mib: int, small: int, small_kib: int) -> int:
     """One big file and `small` small ones; returns the total bytes."""
     root.mkdir(parents=True)
     block = os.urandom(MIB)
-    with open(root / "big.bin", "wb") as handle:
+    with open(root / BIG_NAME, "wb") as handle:
         for i in range(big_mib):
             handle.write(block[i % 997 :] + block[: i % 997])
     for i in range(small):
-        (root / f"small-{i:04d}.dat").write_bytes(os.urandom(small_kib * 1024))
+        (root / f"{SMALL_PREFIX}{i:04d}.dat").write_bytes(os.urandom(small_kib * 1024))
     return sum(p.stat().st_size for p in root.iterdir())
 
 
@@ -191,8 +201,8 @@ def main() -> None:
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
-        def ours_in(dest: Path, subset: list[str]) -> None:
-            uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in subset]
+        def ours_in(dest: Path, part: Part) -> None:
+            uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in part.names]
             if args.ours_in_process:
                 with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
                     stager.download_files(uris)
@@ -212,10 +222,8 @@ def main() -> None:
             )
             child_seconds.append(float(out.stdout.strip().splitlines()[-1]))
 
-        def s5cmd_in(dest: Path, subset: list[str]) -> None:
-            # s5cmd copies by wildcard: "*" for everything, the big file's name, or "small-*".
-            pattern = "*" if subset == names else subset[0] if len(subset) == 1 else "small-*"
-            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{pattern}", f"{dest}/"], env)
+        def s5cmd_in(dest: Path, part: Part) -> None:
+            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{part.pattern}", f"{dest}/"], env)
 
         child_seconds: list[float] = []
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
@@ -228,21 +236,22 @@ def main() -> None:
         # its host, where each first write runs at ~400 MB/s instead of ~2.7 GB/s. Writing and
         # deleting one copy's worth of data first gives that slot the same state as the others.
         free_one_copy(work / "scratch.bin", total)
-        downloads: dict[str, Callable[[Path, list[str]], None]] = {
+        downloads: dict[str, Callable[[Path, Part], None]] = {
             "ours_in": ours_in,
             "s5cmd_in": s5cmd_in,
         }
         # The mix, then its two parts alone: the large file, and the small files. Each part's
         # rounds show which one a gap in the mix comes from (see docs/core.md, session 12).
-        smalls = [n for n in names if n != "big.bin"]
-        mixes = {"": names}
+        smalls = [n for n in names if n != BIG_NAME]
+        mixes = {"": Part("*", names, total)}
         if smalls and args.big_mib:
-            mixes.update({"_big_only": ["big.bin"], "_small_only": smalls})
-        mix_bytes = {
-            mix: sum((src / n).stat().st_size for n in subset) for mix, subset in mixes.items()
-        }
+            big_bytes = (src / BIG_NAME).stat().st_size
+            mixes["_big_only"] = Part(BIG_NAME, [BIG_NAME], big_bytes)
+            mixes["_small_only"] = Part(f"{SMALL_PREFIX}*", smalls, total - big_bytes)
         rounds: dict[str, list[float]] = {name + mix: [] for mix in mixes for name in downloads}
-        for mix, subset in mixes.items():
+        # The bytes each timed download moved (the uploads and the AWS CLI's moved `total`).
+        moved = {name + mix: part.size for mix, part in mixes.items() for name in downloads}
+        for mix, part in mixes.items():
             for number in range(args.rounds):
                 # Rotating the order, and deleting each copy once checked, gives every tool the
                 # same share of first places: on this VM, writing into never-touched memory is
@@ -250,13 +259,13 @@ def main() -> None:
                 order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
                 for name in order:
                     dest = work / f"{name}{mix}-{number}"
-                    took = timed(functools.partial(downloads[name], dest, subset))
+                    took = timed(functools.partial(downloads[name], dest, part))
                     if name == "ours_in" and child_seconds:
                         # The child's clock: download_files only (interpreter and client
                         # start-up excluded, as for the upload).
                         took = child_seconds.pop()
                     rounds[name + mix].append(took)
-                    check_copy(dest, subset, name)
+                    check_copy(dest, part.names, name)
                     shutil.rmtree(dest)
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
@@ -273,13 +282,9 @@ def main() -> None:
             lambda: run([*cli, f"s3://{BUCKET}/{SOURCE}/", str(work / "aws")], aws_in_env)
         )
         check_copy(work / "aws", names, "aws")
-
-        def part_bytes(key: str) -> int:
-            return next((mix_bytes[m] for m in mix_bytes if m and key.endswith(m)), total)
-
-        mibs = {f"{k}_mib_s": round(part_bytes(k) / MIB / v, 1) for k, v in results.items()}
+        mibs = {f"{k}_mib_s": round(moved.get(k, total) / MIB / v, 1) for k, v in results.items()}
         spread = {
-            f"{name}_mib_s_rounds": [round(part_bytes(name) / MIB / v, 1) for v in seconds]
+            f"{name}_mib_s_rounds": [round(moved[name] / MIB / v, 1) for v in seconds]
             for name, seconds in rounds.items()
         }
         part_ratios = {
