@@ -22,7 +22,6 @@ cloud reads only the requested range); `whole` has every tool fetch each object 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
@@ -104,14 +103,22 @@ def timed(fn: Callable[[], Any]) -> float:
     return took
 
 
-def free_one_copy(path: Path, size: int) -> None:
-    """Write `size` bytes to `path` and delete it (untimed): the next download then starts in
-    memory just freed, as every download after a deleted copy does."""
+def write_scratch(path: Path, size: int) -> None:
+    """Write `size` bytes to `path` (untimed), to be deleted just before the first download:
+    that download then starts in memory just freed, as every download after a deleted copy
+    does."""
     block = bytes(MIB)
     with open(path, "wb") as handle:
         for _ in range(-(-size // MIB)):
             handle.write(block)
-    path.unlink()
+
+
+def remove(path: Path) -> None:
+    """Delete a downloaded copy (a directory) or the scratch file."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def check_copy(dest: Path, names: list[str], tool: str) -> None:
@@ -126,15 +133,53 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 
 def child_download(job: dict[str, Any]) -> None:
-    """Download in this (fresh) process; prints the seconds download_files took."""
+    """Download in this (fresh) process once told to; prints the seconds download_files took.
+
+    The child starts (interpreter, imports, client) and says "ready" on stdout before the bench
+    deletes the previous copy; the download starts when a line arrives on stdin. So its writes,
+    like s5cmd's, begin just after that deletion, not an interpreter start later (see
+    `prepared_download`)."""
     settings = StagingSettings(
         chunk_mib=job["chunk_mib"], threshold_mib=job["threshold_mib"], range_mib=job["range_mib"]
     )
     pairs = [(str(uri), str(path)) for uri, path in job["pairs"]]
     with S3Stager(s3_client(endpoint_url=os.environ["AWS_ENDPOINT_URL"]), settings) as stager:
+        print("ready", flush=True)
+        sys.stdin.readline()
         start = time.monotonic()
         stager.download_files(pairs)
         print(time.monotonic() - start)
+
+
+def prepared_download(job: dict[str, Any], env: dict[str, str]) -> Callable[[], float]:
+    """Start a child that downloads `job` once told to; returns the call that tells it and gives
+    the seconds its download took (the child's clock).
+
+    Starting it is left out of the slot on purpose: on this VM, memory freed by deleting the
+    previous copy is handed back to the host within a second or two, and writes into it then run
+    at a third to a half of the speed (1 GiB written right after a deletion: 4.2-5.0 GB/s; 1 s
+    later 1.7-2.1; 5 s later 0.9). A child that started after the deletion began writing an
+    interpreter start (~0.7 s) later than s5cmd, which starts in milliseconds."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps(job)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    if child.stdout.readline().strip() != "ready":
+        _, err = child.communicate(timeout=60)
+        raise SystemExit(f"bench: our download child did not start: {err[-2000:]}")
+
+    def go() -> float:
+        out, err = child.communicate("go\n", timeout=1800)
+        if child.returncode:
+            raise SystemExit(f"bench: our download child failed: {err[-2000:]}")
+        return float(out.strip().splitlines()[-1])
+
+    return go
 
 
 def main() -> None:
@@ -201,31 +246,29 @@ def main() -> None:
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
 
-        def ours_in(dest: Path, part: Part) -> None:
+        def ours_in(dest: Path, part: Part) -> Callable[[], float]:
             uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in part.names]
             if args.ours_in_process:
-                with S3Stager(s3_client(endpoint_url=endpoint), in_settings) as stager:
-                    stager.download_files(uris)
-                return
+                stager = S3Stager(s3_client(endpoint_url=endpoint), in_settings)
+
+                def in_process() -> float:
+                    with stager:
+                        return timed(lambda: stager.download_files(uris))
+
+                return in_process
             # A fresh process, like a job's launcher (stage-in is the first thing it does) and
             # like the CLIs; the bench process itself has just written and uploaded the data.
+            # Only download_files is timed (interpreter and client start-up excluded, as for
+            # the upload).
             job = {"pairs": uris, "chunk_mib": in_settings.chunk_mib}
             job["threshold_mib"] = in_settings.threshold_mib
             job["range_mib"] = in_settings.range_mib
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", json.dumps(job)],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-            )
-            child_seconds.append(float(out.stdout.strip().splitlines()[-1]))
+            return prepared_download(job, env)
 
-        def s5cmd_in(dest: Path, part: Part) -> None:
-            run([*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{part.pattern}", f"{dest}/"], env)
+        def s5cmd_in(dest: Path, part: Part) -> Callable[[], float]:
+            cmd = [*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{part.pattern}", f"{dest}/"]
+            return lambda: timed(lambda: run(cmd, env))
 
-        child_seconds: list[float] = []
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
         # and the sources): unflushed, they are written back during the first download round,
         # whose first slot is always ours. Flushing them here starts every round clean.
@@ -233,10 +276,12 @@ def main() -> None:
         # Every later slot starts just after the previous copy was deleted, so its writes land
         # in memory the guest has just freed; the first slot (always ours) would otherwise start
         # after the uploads took gigabytes of new page cache, in memory the VM handed back to
-        # its host, where each first write runs at ~400 MB/s instead of ~2.7 GB/s. Writing and
-        # deleting one copy's worth of data first gives that slot the same state as the others.
-        free_one_copy(work / "scratch.bin", total)
-        downloads: dict[str, Callable[[Path, Part], None]] = {
+        # its host, where each first write runs at ~400 MB/s instead of ~2.7 GB/s. Writing one
+        # copy's worth of data first, deleted just before that slot as a copy would be, gives
+        # it the same state as the others.
+        previous = work / "scratch.bin"
+        write_scratch(previous, total)
+        downloads: dict[str, Callable[[Path, Part], Callable[[], float]]] = {
             "ours_in": ours_in,
             "s5cmd_in": s5cmd_in,
         }
@@ -259,14 +304,14 @@ def main() -> None:
                 order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
                 for name in order:
                     dest = work / f"{name}{mix}-{number}"
-                    took = timed(functools.partial(downloads[name], dest, part))
-                    if name == "ours_in" and child_seconds:
-                        # The child's clock: download_files only (interpreter and client
-                        # start-up excluded, as for the upload).
-                        took = child_seconds.pop()
-                    rounds[name + mix].append(took)
+                    go = downloads[name](dest, part)
+                    # Deleted only now, with the tool ready: every tool's writes start right
+                    # after the previous copy's memory was freed (see prepared_download).
+                    remove(previous)
+                    rounds[name + mix].append(go())
                     check_copy(dest, part.names, name)
-                    shutil.rmtree(dest)
+                    previous = dest
+        remove(previous)
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
 
