@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumErro
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher
-from snakemake_executor_awsbatch.s3ranged import RangedFetcher, RangeError, partial_file, write_at
+from snakemake_executor_awsbatch.s3native import NativeGets, TooLarge
+from snakemake_executor_awsbatch.s3ranged import (
+    RangedFetcher,
+    RangeError,
+    partial_file,
+    partial_path,
+    write_at,
+)
 from snakemake_executor_awsbatch.s3uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -66,13 +73,30 @@ def expected_checksum(response: Mapping[str, Any]) -> str | None:
     return None
 
 
+def checksum_algorithm(response: Mapping[str, Any]) -> str | None:
+    """The algorithm of the checksum a response promises (see expected_checksum), if any."""
+    expected = expected_checksum(response)
+    return expected.partition(":")[0] if expected else None
+
+
 class ObjectFetcher:
     """Fetches one object to one path; safe to call from many threads at once."""
 
     def __init__(
-        self, client: Any, threshold: int, part_size: int, concurrency: int, max_attempts: int
+        self,
+        client: Any,
+        threshold: int,
+        part_size: int,
+        concurrency: int,
+        max_attempts: int,
+        native: Callable[[], NativeGets | None] | None = None,
     ) -> None:
         self.client = client
+        # Whole small objects go through awscrt's S3 client when it can send them (s3native),
+        # made on the first download (a stager that only uploads never starts its threads).
+        self._native_factory = native
+        self._native: NativeGets | None = None
+        self._native_lock = threading.Lock()
         self.threshold = threshold
         self.max_attempts = max(1, max_attempts)
         # One budget of requests in flight for whole objects and ranges alike (see s3ranged).
@@ -80,6 +104,14 @@ class ObjectFetcher:
         self.ranges = RangedFetcher(
             client, part_size, concurrency, max_attempts, _BROKEN_OFF, self._slots
         )
+
+    def _native_gets(self) -> NativeGets | None:
+        if self._native_factory is not None:
+            with self._native_lock:
+                if self._native_factory is not None:
+                    self._native = self._native_factory()
+                    self._native_factory = None
+        return self._native
 
     def close(self) -> None:
         """Free the threads of ranged downloads."""
@@ -89,6 +121,24 @@ class ObjectFetcher:
         """Download `uri` to `path` (atomically) and check it; StagingError when it fails."""
         bucket, key = parse_s3_uri(uri)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        native = self._native_gets()
+        if native is not None:
+            partial = partial_path(path)
+            with self._slots:
+                got = native.get(bucket, key, partial, self.threshold, checksum_algorithm)
+            if got is not None:
+                size = int(got.response["ContentLength"])
+                expected = expected_checksum(got.response)
+                if isinstance(got, TooLarge):
+                    etag = str(got.response["ETag"])
+                    return self._ranged(uri, bucket, key, path, size, etag, expected)
+                if expected is not None:
+                    os.replace(partial, path)
+                    _check(uri, path, expected, got.checksum)
+                    return Fetched(uri, path, size, True)
+                # Not our upload: S3's own checksum, if it has one, comes only with a whole
+                # (unranged) GetObject, so botocore fetches the object again to check it.
+                os.unlink(partial)
         for attempt in range(1, self.max_attempts + 1):
             with self._slots:
                 response = self._get(uri, bucket, key)

@@ -60,11 +60,16 @@ def write_at(fd: int, data: bytes, offset: int) -> None:
         done += os.pwrite(fd, view[done : done + _WRITE_SLICE], offset + done)
 
 
+def partial_path(path: str) -> str:
+    """The `.part` file a download of `path` writes in this thread before taking the name."""
+    return f"{path}.{threading.get_ident()}.part"
+
+
 @contextmanager
 def partial_file(path: str) -> Iterator[int]:
     """A descriptor open for writing on a new `.part` file for `path`; the file is closed and
     renamed to `path` on success, removed on failure."""
-    partial = f"{path}.{threading.get_ident()}.part"
+    partial = partial_path(path)
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

@@ -11,6 +11,7 @@ standard retry mode, a body that breaks off mid-stream by the fetcher or s3trans
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -29,6 +30,7 @@ from snakemake_executor_awsbatch.botosession import shared_session
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, file_checksum
 from snakemake_executor_awsbatch.errors import UserError
 from snakemake_executor_awsbatch.s3download import META_KEY, ObjectFetcher, StagingError
+from snakemake_executor_awsbatch.s3native import NativeGets
 from snakemake_executor_awsbatch.s3uri import format_s3_uri, join_s3_uri, parse_s3_uri
 from snakemake_executor_awsbatch.taskspec import StagedFile, StagingManifest
 
@@ -43,6 +45,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MIB = 1 << 20
+# The native client's own retries of a small GET (5xx, SlowDown, connection errors) before the
+# object is handed to botocore, which retries with its full policy (max_attempts).
+_NATIVE_RETRIES = 2
 
 
 def default_concurrency(cpus: int | None = None) -> int:
@@ -169,7 +174,12 @@ def take_prepared_s3_client() -> Any | None:
 class S3Stager:
     """Moves files and prefixes between S3 and local paths, many at a time."""
 
-    def __init__(self, client: Any, settings: StagingSettings | None = None) -> None:
+    def __init__(
+        self, client: Any, settings: StagingSettings | None = None, *, native: bool | None = None
+    ) -> None:
+        """`native`: whether small objects may come down through awscrt's S3 client
+        (s3native): None decides by the client (never for requests answered in-process),
+        True also for a client with in-process handlers (tests), False never."""
         self.client = client
         self.settings = settings or StagingSettings()
         algo = self.settings.checksum_algorithm
@@ -194,6 +204,14 @@ class S3Stager:
             part_size=self.settings.range_mib * MIB,
             concurrency=self.settings.max_concurrency,
             max_attempts=self.settings.max_attempts,
+            native=None
+            if native is False
+            else functools.partial(
+                NativeGets.for_client,
+                client,
+                _NATIVE_RETRIES,
+                intercepted_ok=bool(native),
+            ),
         )
 
     def close(self) -> None:

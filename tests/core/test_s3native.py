@@ -1,0 +1,165 @@
+"""Small objects through awscrt's S3 client (s3native) against the local cloud over its socket:
+what it fetches itself, what it hands to botocore, and where it is not used at all."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from snakemake_executor_awsbatch.localcloud import LocalCloud
+from snakemake_executor_awsbatch.s3native import DISABLE_ENV, Endpoint, NativeGets, response_fields
+from snakemake_executor_awsbatch.staging import S3Stager, StagingError, StagingSettings, s3_client
+
+MIB = 1 << 20
+SMALL = StagingSettings(chunk_mib=5, threshold_mib=5, range_mib=5, max_concurrency=4)
+PROBE = "awsbatch-native-endpoint-probe"
+
+
+@pytest.fixture
+def cloud_s3(local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 client on the local cloud's socket, with a fresh bucket `native`."""
+    for name, value in local_cloud.client_env().items():
+        monkeypatch.setenv(name, value)
+    client = s3_client(endpoint_url=local_cloud.endpoint_url)
+    client.create_bucket(Bucket="native")
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket="native"):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket="native", Key=item["Key"])
+    client.delete_bucket(Bucket="native")
+
+
+def _botocore_gets(s3: Any) -> list[dict[str, Any]]:
+    """The parameters of every GetObject the botocore client makes from now on."""
+    seen: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "GetObject":
+            seen.append(dict(params))
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", record)
+    return seen
+
+
+def _upload(s3: Any, tmp_path: Path, files: dict[str, bytes]) -> None:
+    up = tmp_path / "up"
+    up.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (up / name).write_bytes(data)
+    with S3Stager(s3, SMALL) as stager:
+        stager.upload_files([(str(up / n), f"s3://native/{n}") for n in files])
+
+
+def test_small_objects_come_down_natively_large_ones_in_ranges(
+    cloud_s3: Any, tmp_path: Path
+) -> None:
+    files = {f"s{i}.bin": os.urandom(1000 + i) for i in range(6)}
+    files["big.bin"] = os.urandom(6 * MIB)
+    _upload(cloud_s3, tmp_path, files)
+    gets = _botocore_gets(cloud_s3)
+    with S3Stager(cloud_s3, SMALL, native=True) as stager:
+        stats = stager.download_files(
+            [(f"s3://native/{n}", str(tmp_path / "d" / n)) for n in files]
+        )
+    assert (stats.files, stats.unverified) == (7, 0)
+    for name, data in files.items():
+        assert (tmp_path / "d" / name).read_bytes() == data
+    # botocore made only the endpoint probe (answered in-process) and the large object's ranges.
+    keys = [g["Key"] for g in gets]
+    assert sum(k.startswith(PROBE) for k in keys) == 1
+    assert sorted(k for k in keys if not k.startswith(PROBE)) == ["big.bin", "big.bin"]
+    assert all("Range" in g for g in gets if g["Key"] == "big.bin")
+    assert not [p for p in (tmp_path / "d").iterdir() if p.name.endswith(".part")]
+
+
+def test_objects_it_cannot_check_or_find_go_to_botocore(cloud_s3: Any, tmp_path: Path) -> None:
+    cloud_s3.put_object(
+        Bucket="native", Key="theirs.txt", Body=b"hello", ChecksumAlgorithm="SHA256"
+    )
+    gets = _botocore_gets(cloud_s3)
+    with S3Stager(cloud_s3, SMALL, native=True) as stager:
+        stats = stager.download_files([("s3://native/theirs.txt", str(tmp_path / "t.txt"))])
+        # S3's own checksum comes only with a whole GET: botocore fetched and checked it.
+        assert stats.unverified == 0
+        assert (tmp_path / "t.txt").read_bytes() == b"hello"
+        assert [g["Key"] for g in gets if not g["Key"].startswith(PROBE)] == ["theirs.txt"]
+        with pytest.raises(StagingError, match="s3://native/nope does not exist"):
+            stager.download_files([("s3://native/nope", str(tmp_path / "nope"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+def test_corrupted_small_object_is_refused_and_removed(cloud_s3: Any, tmp_path: Path) -> None:
+    cloud_s3.put_object(
+        Bucket="native",
+        Key="bad.bin",
+        Body=b"not what the checksum says",
+        Metadata={"awsbatch-checksum": "CRC32C:AAAAAA=="},
+    )
+    with (
+        S3Stager(cloud_s3, SMALL, native=True) as stager,
+        pytest.raises(StagingError, match="arrived corrupted"),
+    ):
+        stager.download_files([("s3://native/bad.bin", str(tmp_path / "bad.bin"))])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_endpoint_is_the_one_botocore_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: the probe is answered in-process before botocore would send it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = boto3.client("s3", region_name="us-west-2")
+    native = NativeGets.for_client(client, 2, intercepted_ok=True)
+    assert native is not None
+    assert native.endpoint("my-bucket") == Endpoint(
+        host="my-bucket.s3.us-west-2.amazonaws.com", path_prefix="/", region="us-west-2"
+    )
+    # A dotted name cannot be a TLS host name: botocore addresses it by path.
+    assert native.endpoint("my.bucket") == Endpoint(
+        host="s3.us-west-2.amazonaws.com", path_prefix="/my.bucket/", region="us-west-2"
+    )
+
+
+def test_not_used_where_botocore_alone_is_right(
+    local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in local_cloud.client_env().items():
+        monkeypatch.setenv(name, value)
+    client = s3_client(endpoint_url=local_cloud.endpoint_url)
+    assert NativeGets.for_client(client, 2, intercepted_ok=True) is not None
+    monkeypatch.setenv(DISABLE_ENV, "0")
+    assert NativeGets.for_client(client, 2, intercepted_ok=True) is None
+    monkeypatch.delenv(DISABLE_ENV)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert NativeGets.for_client(client, 2, intercepted_ok=True) is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    # moto's in-process mock answers its requests: a socket would reach something else.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        assert NativeGets.for_client(boto3.client("s3", region_name="us-east-1"), 2) is None
+
+
+def test_response_fields_read_a_ranged_answer() -> None:
+    fields = response_fields(
+        [
+            ("Content-Length", "11"),
+            ("Content-Range", "bytes 0-10/4096"),
+            ("ETag", '"abc"'),
+            ("x-amz-meta-awsbatch-checksum", "CRC32C:AAAAAA=="),
+            ("x-amz-checksum-crc32c", "BBBBBB=="),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
+        ]
+    )
+    assert fields == {
+        "ContentLength": 4096,
+        "ETag": '"abc"',
+        "Metadata": {"awsbatch-checksum": "CRC32C:AAAAAA=="},
+        "ChecksumCRC32C": "BBBBBB==",
+        "ChecksumType": "FULL_OBJECT",
+    }
