@@ -54,6 +54,9 @@ _PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 # client has no read timeout of its own.
 _STALL_SECONDS = 60.0
 _MIN_RATE = 1 << 20  # bytes per second a small object must at least arrive at
+# The probes in flight, by probe key: each collects botocore's request for it (_answer_probe).
+_PROBES: dict[str, list[Any]] = {}
+_PROBES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,9 @@ class NativeGets:
         self._credentials = credentials
         self._endpoints: dict[str, Endpoint | None] = {}
         self._signing: dict[str, Any] = {}
-        self._probes: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         client.meta.events.register(
-            "before-send.s3.GetObject", self._answer_probe, unique_id="awsbatch-native-probe"
+            "before-send.s3.GetObject", _answer_probe, unique_id="awsbatch-native-probe"
         )
         self._provider = auth.AwsCredentialsProvider.new_delegate(self._frozen)
         loops = crt_io.EventLoopGroup(min(4, os.cpu_count() or 1))
@@ -174,30 +176,19 @@ class NativeGets:
         # sent (see _answer_probe): the URL and signature botocore makes for this bucket.
         probe = f"{_PROBE_KEY}-{uuid.uuid4().hex}"
         captured: list[Any] = []
-        with self._lock:
-            self._probes[probe] = captured
+        with _PROBES_LOCK:
+            _PROBES[probe] = captured
         try:
             self._botocore.get_object(Bucket=bucket, Key=probe)
         except ClientError:
             pass  # the probe's stand-in answer is a 404
         finally:
-            with self._lock:
-                del self._probes[probe]
+            with _PROBES_LOCK:
+                del _PROBES[probe]
         found = _endpoint_from_request(captured[0], probe) if captured else None
         with self._lock:
             self._endpoints[bucket] = found
         return found
-
-    def _answer_probe(self, request: Any, **_: Any) -> AWSResponse | None:
-        """`before-send` handler: keeps a probe's request and answers it 404 in place of S3;
-        every other request goes on untouched."""
-        name = urlsplit(str(request.url)).path.rpartition("/")[2]
-        with self._lock:
-            captured = self._probes.get(name)
-        if captured is None:
-            return None
-        captured.append(request)
-        return AWSResponse(str(request.url), 404, HTTPHeaders(), _NoBody())
 
     def _signing_config(self, region: str) -> Any:
         with self._lock:
@@ -341,6 +332,18 @@ class _Call:
         return Written(self.response, digest)
 
 
+def _answer_probe(request: Any, **_: Any) -> AWSResponse | None:
+    """`before-send` handler (one per client, whichever NativeGets registered it): keeps a
+    probe's request and answers it 404 in place of S3; every other request goes on untouched."""
+    name = urlsplit(str(request.url)).path.rpartition("/")[2]
+    with _PROBES_LOCK:
+        captured = _PROBES.get(name)
+    if captured is None:
+        return None
+    captured.append(request)
+    return AWSResponse(str(request.url), 404, HTTPHeaders(), _NoBody())
+
+
 def _endpoint_from_request(request: Any, probe: str) -> Endpoint | None:
     """Host, path prefix and signing region of botocore's signed GET of the probe key, when it
     is plain SigV4 for `s3` (not SigV4a, an S3 Express session or S3 Object Lambda)."""
@@ -383,4 +386,4 @@ def _intercepted(client: Any) -> bool:
     search: Callable[[str], Any] | None = getattr(trie, "prefix_search", None)
     if search is None:
         return True
-    return bool(list(search("before-send.s3.GetObject")))
+    return any(handler is not _answer_probe for handler in search("before-send.s3.GetObject"))

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from snakemake_executor_awsbatch import s3native
 from snakemake_executor_awsbatch.localcloud import LocalCloud
 from snakemake_executor_awsbatch.s3native import DISABLE_ENV, Endpoint, NativeGets, response_fields
 from snakemake_executor_awsbatch.staging import S3Stager, StagingError, StagingSettings, s3_client
@@ -163,3 +164,13 @@ def test_response_fields_read_a_ranged_answer() -> None:
         "ChecksumCRC32C": "BBBBBB==",
         "ChecksumType": "FULL_OBJECT",
     }
+
+
+def test_a_second_native_path_on_the_same_client_finds_its_endpoint(cloud_s3: Any) -> None:
+    """The probe handler is registered once per client and does not count as interception."""
+    before = s3native._intercepted(cloud_s3)
+    first = NativeGets.for_client(cloud_s3, 2, intercepted_ok=True)
+    assert first is not None and first.endpoint("native") is not None
+    assert s3native._intercepted(cloud_s3) == before
+    second = NativeGets.for_client(cloud_s3, 2, intercepted_ok=True)
+    assert second is not None and second.endpoint("native") == first.endpoint("native")
