@@ -132,13 +132,9 @@ class ObjectFetcher:
                 if isinstance(got, TooLarge):
                     etag = str(got.response["ETag"])
                     return self._ranged(uri, bucket, key, path, size, etag, expected)
-                if expected is not None:
-                    os.replace(partial, path)
-                    _check(uri, path, expected, got.checksum)
-                    return Fetched(uri, path, size, True)
-                # Not our upload: S3's own checksum, if it has one, comes only with a whole
-                # (unranged) GetObject, so botocore fetches the object again to check it.
-                os.unlink(partial)
+                os.replace(partial, path)
+                _check(uri, path, expected, got.checksum)
+                return Fetched(uri, path, size, expected is not None)
         for attempt in range(1, self.max_attempts + 1):
             with self._slots:
                 response = self._get(uri, bucket, key)

@@ -18,10 +18,10 @@ it is sent.
 This is an accelerator with botocore behind it: `NativeGets.for_client` returns None where it is
 not the whole story (requests intercepted in-process, a proxy, TLS without verification,
 unsigned requests), `endpoint` is None for a bucket whose requests are not plain SigV4 (SigV4a, S3
-Express, Object Lambda), and `get` returns None for anything but a clean 200 (a missing object,
-a bucket in another region, an error after the client's own retries, a body that broke off, a
-stall). The caller then fetches that object through botocore, with its redirects, retries and
-error messages.
+Express, Object Lambda), and `get` returns None for anything but a clean answer for an object we
+uploaded (one without our checksum metadata, a missing object, a bucket in another region, an
+error after the client's own retries, a body that broke off, a stall). The caller then fetches
+that object through botocore, with its redirects, retries and error messages.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from botocore.exceptions import ClientError
 from botocore.httpsession import get_cert_path
 
 from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher
-from snakemake_executor_awsbatch.s3ranged import write_at
+from snakemake_executor_awsbatch.s3ranged import create_partial, write_at
 
 log = logging.getLogger(__name__)
 DISABLE_ENV = "AWSBATCH_S3_NATIVE"
@@ -73,7 +73,7 @@ class Written:
     """A small object written to its `.part` file: the response's fields, the checksum."""
 
     response: dict[str, Any]  # ContentLength, ETag, Metadata, Checksum*, as botocore names them
-    checksum: str | None  # base64 of the algorithm asked for, None when none was
+    checksum: str  # base64, of the algorithm the response's checksum uses
 
 
 @dataclass(frozen=True)
@@ -209,8 +209,10 @@ class NativeGets:
     ) -> Written | TooLarge | None:
         """GET the whole object into `partial_path` when it is at most `threshold` bytes.
 
-        The checksum `algorithm_for(response fields)` names (if any) is computed while the body
-        streams. None: botocore is to fetch this object (see the module's docstring)."""
+        The checksum `algorithm_for(response fields)` names is computed while the body streams;
+        an object for which it names none (not our upload: a ranged answer carries no S3
+        checksum) is not kept. None: botocore is to fetch this object (see the module's
+        docstring)."""
         endpoint = self.endpoint(bucket)
         if endpoint is None:
             return None
@@ -287,9 +289,14 @@ class _Call:
             self.large = True  # its first threshold + 1 bytes arrive and are not kept
             return
         algorithm = self.algorithm_for(self.response)
-        self.hasher = Hasher(algorithm) if algorithm else None
+        if algorithm is None:
+            # Not our upload: S3's own checksum, if it has one, comes only with a whole
+            # (unranged) GetObject, so botocore fetches the object to check it; nothing is kept.
+            self.fail("no checksum of ours to check it by")
+            return
+        self.hasher = Hasher(algorithm)
         try:
-            self.fd = os.open(self.partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.fd = create_partial(self.partial_path)
         except OSError as error:
             self.fail(f"cannot write {self.partial_path}: {error}")
             self._cancel()
@@ -302,8 +309,8 @@ class _Call:
             self._cancel()
             return
         try:
-            if self.hasher is not None:
-                self.hasher.update(chunk)
+            assert self.hasher is not None  # made with the descriptor
+            self.hasher.update(chunk)
             write_at(self.fd, chunk, offset)
         except OSError as error:
             self.fail(f"cannot write {self.partial_path}: {error}")
@@ -323,13 +330,12 @@ class _Call:
         complete = self.response is not None and self.received == self.response["ContentLength"]
         if self.error is None and not complete:
             self.error = "no complete answer"
-        if self.error is not None or self.response is None:
+        if self.error is not None or self.response is None or self.hasher is None:
             log.debug("native GET of %s: %s; fetching it through botocore", uri, self.error)
             if self.fd is not None and os.path.exists(self.partial_path):
                 os.unlink(self.partial_path)
             return None
-        digest = self.hasher.b64digest() if self.hasher is not None else None
-        return Written(self.response, digest)
+        return Written(self.response, self.hasher.b64digest())
 
 
 def _answer_probe(request: Any, **_: Any) -> AWSResponse | None:

@@ -65,13 +65,18 @@ def partial_path(path: str) -> str:
     return f"{path}.{threading.get_ident()}.part"
 
 
+def create_partial(partial: str) -> int:
+    """A descriptor open for writing on the `.part` file `partial`, new or emptied."""
+    return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
 @contextmanager
 def partial_file(path: str) -> Iterator[int]:
     """A descriptor open for writing on a new `.part` file for `path`; the file is closed and
     renamed to `path` on success, removed on failure."""
     partial = partial_path(path)
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = create_partial(partial)
         try:
             yield fd
         finally:
