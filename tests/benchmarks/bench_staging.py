@@ -16,10 +16,17 @@ on each part of the mix alone, the large file (`*_in_big_only_*`, `ratio_vs_s5cm
 and the small files (`*_in_small_only_*`, `ratio_vs_s5cmd_in_small_only`), the same number of
 rounds each. With the default 3 rounds every tool goes first once in each rotation.
 
+On a VM whose kernel hands freed memory back to its host (free page reporting, as on this
+project's development machines), a writer that follows the deletion of a copy can be slowed
+2-3x by faulting that memory back in; `--pause-page-reporting` (root) stops the reporting for
+the run and restores it after, as on EC2. The JSON records `page_reporting_order` (None without
+free page reporting) and `page_reporting_paused`.
+
 `--download-mode ranged` (default) keeps each tool's own part size and concurrency (the local
 cloud reads only the requested range); `whole` has every tool fetch each object with one GET.
 
     .venv/bin/python tests/benchmarks/bench_staging.py [--big-mib 1024] [--small 200] [--rounds 3]
+        [--pause-page-reporting] [--aws-cli PATH]
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,6 +61,10 @@ MIB = 1 << 20
 BIG_NAME = "big.bin"
 SMALL_PREFIX = "small-"
 DEBIAN_AWS = Path("/usr/bin/aws")
+PAGE_REPORTING = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+# Above the largest order of the buddy allocator (10 on x86-64): no free block qualifies, so
+# nothing is reported (checked: the module's reported_kib stays put through a whole run).
+NO_REPORTING_ORDER = "11"
 
 
 class Part(NamedTuple):
@@ -228,6 +240,36 @@ def prepared_download(job: dict[str, Any], env: dict[str, str]) -> Callable[[], 
     return go
 
 
+def page_reporting_order() -> int | None:
+    """The guest kernel's free page reporting order (free blocks of this order and above are
+    handed back to the host, which must fault memory in again when the guest reuses it), or
+    None on a kernel without it."""
+    try:
+        return int(PAGE_REPORTING.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def page_reporting_paused(pause: bool) -> Iterator[None]:
+    """With `pause`, no free memory is reported to the host until the block exits."""
+    if not pause:
+        yield
+        return
+    try:
+        before = PAGE_REPORTING.read_text().strip()
+        PAGE_REPORTING.write_text(NO_REPORTING_ORDER)
+    except OSError as error:
+        raise SystemExit(
+            f"bench: --pause-page-reporting needs free page reporting and root ({error}); "
+            "run without it"
+        ) from error
+    try:
+        yield
+    finally:
+        PAGE_REPORTING.write_text(before)
+
+
 def main() -> None:
     """Run the benchmark and print the JSON line."""
     parser = argparse.ArgumentParser()
@@ -244,12 +286,28 @@ def main() -> None:
     parser.add_argument(
         "--aws-cli", help=f"the AWS CLI to compare with (default: Debian's, {DEBIAN_AWS})"
     )
+    parser.add_argument(
+        "--pause-page-reporting",
+        action="store_true",
+        help="stop the guest handing freed memory back to its host for the run (root; see "
+        "docs/core.md, session 14), as on a machine without free page reporting (EC2)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_download(json.loads(args.child))
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup on timeout
+    reporting = page_reporting_order()
+    with page_reporting_paused(args.pause_page_reporting):
+        figures = measure(args)
+    figures["page_reporting_order"] = reporting
+    figures["page_reporting_paused"] = args.pause_page_reporting
+    print(json.dumps(figures))
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every upload and download round; the figures of the JSON line."""
     load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-staging-"))
     proc, endpoint = start_cloud(work / "state")
@@ -454,7 +512,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":
