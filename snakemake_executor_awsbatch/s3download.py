@@ -3,8 +3,9 @@
 The GetObject response carries everything a HeadObject would (size, ETag, metadata, S3's
 checksum), so no object costs two requests. An object up to the multipart threshold is written
 from that one response and its checksum computed on the way, so the file is read from disk zero
-times. A larger object drops that response after its headers and is fetched as parallel ranged
-GETs (`s3ranged.py`), each with `If-Match` on the ETag just seen (an object replaced mid-download
+times. A larger object drops that response after its headers (through the native client,
+`s3native.py`, whose first GET asks for threshold + 1 bytes, those bytes are kept instead and
+the ranges start after them) and is fetched as parallel ranged GETs (`s3ranged.py`), each with `If-Match` on the ETag just seen (an object replaced mid-download
 fails with 412 instead of mixing two versions) and written at its offset; the ranges' CRCs
 combine into the file's, so only a SHA256-checked file is read back.
 
@@ -130,8 +131,9 @@ class ObjectFetcher:
                 size = int(got.response["ContentLength"])
                 expected = expected_checksum(got.response)
                 if isinstance(got, TooLarge):
+                    # Its ranges start after the bytes the native GET brought (got.kept).
                     etag = str(got.response["ETag"])
-                    return self._ranged(uri, bucket, key, path, size, etag, expected)
+                    return self._ranged(uri, bucket, key, path, size, etag, expected, got)
                 os.replace(partial, path)
                 _check(uri, path, expected, got.checksum)
                 return Fetched(uri, path, size, expected is not None)
@@ -197,10 +199,12 @@ class ObjectFetcher:
         size: int,
         etag: str,
         expected: str | None,
+        head: TooLarge | None = None,
     ) -> Fetched:
         algorithm = expected.partition(":")[0] if expected else None
+        kept, kept_hasher = (head.kept, head.kept_hasher) if head is not None else (0, None)
         try:
-            actual = self.ranges.fetch(bucket, key, path, size, etag, algorithm)
+            actual = self.ranges.fetch(bucket, key, path, size, etag, algorithm, kept, kept_hasher)
         except RangeError as error:
             if error.replaced:
                 raise StagingError(

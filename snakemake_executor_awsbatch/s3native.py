@@ -11,7 +11,8 @@ The request is the one botocore would send: a GET of the URL botocore builds for
 (virtual-hosted or path style, custom endpoint, FIPS or dual-stack), signed with SigV4 for `s3`
 in the region botocore signs for, with the botocore client's own credentials (refreshed by
 botocore). It asks for the first threshold + 1 bytes (`Range`), which is all of a small object
-and a bounded cost for a large one, whose size the answer gives. The URL and region come, once
+and the start of a large one, whose size the answer gives: those bytes are kept, and the large
+object's ranges (`s3ranged.py`) start after them. The URL and region come, once
 per bucket, from botocore's own signed GetObject of a probe key, answered in place of S3 before
 it is sent.
 
@@ -43,7 +44,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from botocore.httpsession import get_cert_path
 
-from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher
+from snakemake_executor_awsbatch.checksums import ALGORITHMS, Hasher, combinable
 from snakemake_executor_awsbatch.s3ranged import create_partial, write_at
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,15 @@ class Written:
 
 @dataclass(frozen=True)
 class TooLarge:
-    """An object over the threshold: nothing was written; it is fetched in ranges."""
+    """An object over the threshold, to be fetched in ranges after its first `kept` bytes.
+
+    Those bytes (the answer to the GET, when it came whole) are in the `.part` file already,
+    `kept_hasher` holding their checksum when the algorithm combines (CRC32C, CRC32); 0 when
+    nothing was kept."""
 
     response: dict[str, Any]
+    kept: int = 0
+    kept_hasher: Hasher | None = None
 
 
 def response_fields(headers: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -113,6 +120,7 @@ class NativeGets:
         self._botocore = client
         self._credentials = credentials
         self._endpoints: dict[str, Endpoint | None] = {}
+        self._probing: dict[str, threading.Lock] = {}  # one probe per bucket, others wait
         self._signing: dict[str, Any] = {}
         self._lock = threading.Lock()
         client.meta.events.register(
@@ -172,6 +180,17 @@ class NativeGets:
         with self._lock:
             if bucket in self._endpoints:
                 return self._endpoints[bucket]
+            probing = self._probing.setdefault(bucket, threading.Lock())
+        with probing:
+            with self._lock:
+                if bucket in self._endpoints:  # found while this thread waited
+                    return self._endpoints[bucket]
+            found = self._probe(bucket)
+            with self._lock:
+                self._endpoints[bucket] = found
+            return found
+
+    def _probe(self, bucket: str) -> Endpoint | None:
         # A GetObject of a probe key through the botocore client itself, caught before it is
         # sent (see _answer_probe): the URL and signature botocore makes for this bucket.
         probe = f"{_PROBE_KEY}-{uuid.uuid4().hex}"
@@ -185,10 +204,7 @@ class NativeGets:
         finally:
             with _PROBES_LOCK:
                 del _PROBES[probe]
-        found = _endpoint_from_request(captured[0], probe) if captured else None
-        with self._lock:
-            self._endpoints[bucket] = found
-        return found
+        return _endpoint_from_request(captured[0], probe) if captured else None
 
     def _signing_config(self, region: str) -> Any:
         with self._lock:
@@ -220,8 +236,8 @@ class NativeGets:
         request = http.HttpRequest(
             "GET",
             endpoint.path_prefix + quote(key, safe="/~"),
-            # At most threshold + 1 bytes: the whole of a small object, while a large one costs
-            # no more than that before its ranges start (the native client cannot drop a body
+            # At most threshold + 1 bytes: the whole of a small object, and a large one's first
+            # bytes, kept for its ranges to start after (the native client cannot drop a body
             # it has begun to receive: a 256 MiB answer ran to its end after a cancel).
             http.HttpHeaders([("Host", endpoint.host), ("Range", f"bytes=0-{threshold}")]),
         )
@@ -259,6 +275,7 @@ class _Call:
         self.algorithm_for = algorithm_for
         self.response: dict[str, Any] | None = None
         self.large = False
+        self.head_expected = 0  # a large object's first bytes this answer brings
         self.error: str | None = None
         self.received = 0
         self.hasher: Hasher | None = None
@@ -285,16 +302,21 @@ class _Call:
         if status_code not in (200, 206):
             return  # the failure arrives in the future; botocore then fetches the object
         self.response = response_fields(headers)
-        if self.response["ContentLength"] > self.threshold:
-            self.large = True  # its first threshold + 1 bytes arrive and are not kept
-            return
         algorithm = self.algorithm_for(self.response)
         if algorithm is None:
             # Not our upload: S3's own checksum, if it has one, comes only with a whole
             # (unranged) GetObject, so botocore fetches the object to check it; nothing is kept.
             self.fail("no checksum of ours to check it by")
             return
-        self.hasher = Hasher(algorithm)
+        if self.response["ContentLength"] > self.threshold:
+            self.large = True
+            if status_code != 206:
+                return  # the Range was ignored: not a head to start the ranges after
+            self.head_expected = self.threshold + 1
+            # The ranges' checksums combine with the head's; SHA256 is read back from disk.
+            self.hasher = Hasher(algorithm) if combinable(algorithm) else None
+        else:
+            self.hasher = Hasher(algorithm)
         try:
             self.fd = create_partial(self.partial_path)
         except OSError as error:
@@ -309,8 +331,8 @@ class _Call:
             self._cancel()
             return
         try:
-            assert self.hasher is not None  # made with the descriptor
-            self.hasher.update(chunk)
+            if self.hasher is not None:
+                self.hasher.update(chunk)
             write_at(self.fd, chunk, offset)
         except OSError as error:
             self.fail(f"cannot write {self.partial_path}: {error}")
@@ -326,6 +348,10 @@ class _Call:
         if self.fd is not None:
             os.close(self.fd)
         if self.large and self.response is not None:
+            if self.error is None and self.head_expected and self.received == self.head_expected:
+                return TooLarge(self.response, self.received, self.hasher)
+            if self.fd is not None and os.path.exists(self.partial_path):
+                os.unlink(self.partial_path)
             return TooLarge(self.response)
         complete = self.response is not None and self.received == self.response["ContentLength"]
         if self.error is None and not complete:

@@ -69,18 +69,20 @@ def partial_path(path: str) -> str:
     return f"{path}.{threading.get_ident()}.part"
 
 
-def create_partial(partial: str) -> int:
-    """A descriptor open for writing on the `.part` file `partial`, new or emptied."""
-    return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def create_partial(partial: str, keep: bool = False) -> int:
+    """A descriptor open for writing on the `.part` file `partial`, new or emptied (or, with
+    `keep`, as this thread's download left it so far)."""
+    return os.open(partial, os.O_WRONLY | os.O_CREAT | (0 if keep else os.O_TRUNC), 0o644)
 
 
 @contextmanager
-def partial_file(path: str) -> Iterator[int]:
-    """A descriptor open for writing on a new `.part` file for `path`; the file is closed and
-    renamed to `path` on success, removed on failure."""
+def partial_file(path: str, keep: bool = False) -> Iterator[int]:
+    """A descriptor open for writing on a new `.part` file for `path` (with `keep`, the one
+    this thread began); the file is closed and renamed to `path` on success, removed on
+    failure."""
     partial = partial_path(path)
     try:
-        fd = create_partial(partial)
+        fd = create_partial(partial, keep)
         try:
             yield fd
         finally:
@@ -126,15 +128,30 @@ class RangedFetcher:
         self._pool.shutdown()
 
     def fetch(
-        self, bucket: str, key: str, path: str, size: int, etag: str, algorithm: str | None
+        self,
+        bucket: str,
+        key: str,
+        path: str,
+        size: int,
+        etag: str,
+        algorithm: str | None,
+        kept: int = 0,
+        kept_hasher: Hasher | None = None,
     ) -> str | None:
-        """Download to `path` atomically; returns the file's checksum with `algorithm`."""
-        parts = [
-            (start, min(self.part_size, size - start)) for start in range(0, size, self.part_size)
-        ]
+        """Download to `path` atomically; returns the file's checksum with `algorithm`.
+
+        With `kept`, the object's first `kept` bytes are already in this thread's `.part` file
+        (the answer to the first GET, see s3native), `kept_hasher` their checksum when the
+        algorithm combines; the ranges cover the rest."""
         hash_parts = algorithm is not None and combinable(algorithm)
+        if hash_parts and kept_hasher is None:
+            kept = 0  # no checksum of the kept bytes to combine with: fetch them again
+        parts = [
+            (start, min(self.part_size, size - start))
+            for start in range(kept, size, self.part_size)
+        ]
         part_algorithm = algorithm if hash_parts else None
-        with partial_file(path) as fd:
+        with partial_file(path, keep=kept > 0) as fd:
             os.ftruncate(fd, size)
 
             def one(part: tuple[int, int]) -> Hasher | None:
@@ -146,6 +163,8 @@ class RangedFetcher:
             return None
         if hash_parts:
             pieces = [(h, length) for h, (_, length) in zip(hashers, parts, strict=True) if h]
+            if kept and kept_hasher is not None:
+                pieces.insert(0, (kept_hasher, kept))
             return combine(algorithm, pieces) if pieces else Hasher(algorithm).b64digest()
         return file_checksum(path, algorithm)
 

@@ -3,8 +3,12 @@ what it fetches itself, what it hands to botocore, and where it is not used at a
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +75,70 @@ def test_small_objects_come_down_natively_large_ones_in_ranges(
     assert (stats.files, stats.unverified) == (7, 0)
     for name, data in files.items():
         assert (tmp_path / "d" / name).read_bytes() == data
-    # botocore made only the endpoint probe (answered in-process) and the large object's ranges.
+    # botocore made only the endpoint probe (answered in-process) and the large object's one
+    # range: its first 5 MiB + 1 byte came with the native GET and were kept.
     keys = [g["Key"] for g in gets]
     assert sum(k.startswith(PROBE) for k in keys) == 1
-    assert sorted(k for k in keys if not k.startswith(PROBE)) == ["big.bin", "big.bin"]
-    assert all("Range" in g for g in gets if g["Key"] == "big.bin")
+    assert [g.get("Range") for g in gets if g["Key"] == "big.bin"] == [
+        f"bytes={5 * MIB + 1}-{6 * MIB - 1}"
+    ]
+    assert len(keys) == 2
     assert not [p for p in (tmp_path / "d").iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize(
+    ("size", "algorithm"),
+    [
+        (12 * MIB, "CRC32C"),  # head 0..5 MiB, then ranges of 5 MiB and 2 MiB - 1
+        (5 * MIB + 1, "CRC32C"),  # the head is the whole object: no range at all
+        (12 * MIB, "SHA256"),  # does not combine: the file is read back
+    ],
+)
+def test_a_large_object_of_ours_is_checked_across_the_kept_head_and_its_ranges(
+    cloud_s3: Any, tmp_path: Path, size: int, algorithm: str
+) -> None:
+    data = os.urandom(size)
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "big.bin").write_bytes(data)
+    settings = dataclasses.replace(SMALL, checksum_algorithm=algorithm)
+    with S3Stager(cloud_s3, settings) as stager:
+        stager.upload_files([(str(up / "big.bin"), "s3://native/big.bin")])
+    head = cloud_s3.head_object(Bucket="native", Key="big.bin")
+    assert head["Metadata"]["awsbatch-checksum"].startswith(f"{algorithm}:")
+    with S3Stager(cloud_s3, SMALL, native=True) as stager:
+        stats = stager.download_files([("s3://native/big.bin", str(tmp_path / "d" / "big.bin"))])
+    assert stats.unverified == 0
+    assert (tmp_path / "d" / "big.bin").read_bytes() == data
+    # The same bytes under a checksum that is not theirs: refused, nothing left behind.
+    cloud_s3.put_object(
+        Bucket="native",
+        Key="bad.bin",
+        Body=data,
+        Metadata={"awsbatch-checksum": f"{algorithm}:AAAAAA=="},
+    )
+    with (
+        S3Stager(cloud_s3, SMALL, native=True) as stager,
+        pytest.raises(StagingError, match="arrived corrupted"),
+    ):
+        stager.download_files([("s3://native/bad.bin", str(tmp_path / "e" / "bad.bin"))])
+    assert list((tmp_path / "e").iterdir()) == []
+
+
+def test_a_large_object_not_ours_goes_to_botocore_for_s3s_checksum(
+    cloud_s3: Any, tmp_path: Path
+) -> None:
+    data = os.urandom(6 * MIB)
+    cloud_s3.put_object(Bucket="native", Key="theirs.bin", Body=data, ChecksumAlgorithm="SHA256")
+    gets = _botocore_gets(cloud_s3)
+    with S3Stager(cloud_s3, SMALL, native=True) as stager:
+        stats = stager.download_files([("s3://native/theirs.bin", str(tmp_path / "t.bin"))])
+    # A ranged answer carries no S3 checksum; botocore's whole GET does, and it was checked.
+    assert stats.unverified == 0
+    assert (tmp_path / "t.bin").read_bytes() == data
+    theirs = [g for g in gets if g["Key"] == "theirs.bin"]
+    assert theirs[0].get("Range") is None and theirs[0].get("ChecksumMode") == "ENABLED"
+    assert all(g.get("Range") for g in theirs[1:])
 
 
 def test_objects_it_cannot_check_or_find_go_to_botocore(cloud_s3: Any, tmp_path: Path) -> None:
@@ -174,3 +236,21 @@ def test_a_second_native_path_on_the_same_client_finds_its_endpoint(cloud_s3: An
     assert s3native._intercepted(cloud_s3) == before
     second = NativeGets.for_client(cloud_s3, 2, intercepted_ok=True)
     assert second is not None and second.endpoint("native") == first.endpoint("native")
+
+
+def test_threads_asking_for_a_new_bucket_at_once_share_one_probe(cloud_s3: Any) -> None:
+    native = NativeGets.for_client(cloud_s3, 2, intercepted_ok=True)
+    assert native is not None
+    gets = _botocore_gets(cloud_s3)
+    # Each probe takes a while, so the threads all ask before the first answer is known.
+    cloud_s3.meta.events.register("provide-client-params.s3.GetObject", lambda **_: time.sleep(0.2))
+    start = threading.Barrier(6)
+
+    def ask() -> Endpoint | None:
+        start.wait()
+        return native.endpoint("native")
+
+    with ThreadPoolExecutor(6) as pool:
+        found = list(pool.map(lambda _: ask(), range(6)))
+    assert found[0] is not None and found == [found[0]] * 6
+    assert len(gets) == 1 and gets[0]["Key"].startswith(PROBE)
