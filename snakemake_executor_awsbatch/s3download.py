@@ -4,9 +4,10 @@ The GetObject response carries everything a HeadObject would (size, ETag, metada
 checksum), so no object costs two requests. An object up to the multipart threshold is written
 from that one response and its checksum computed on the way, so the file is read from disk zero
 times. A larger object drops that response after its headers (through the native client,
-`s3native.py`, whose first GET asks for threshold + 1 bytes, those bytes are kept instead and
-the ranges start after them) and is fetched as parallel ranged GETs (`s3ranged.py`), each with `If-Match` on the ETag just seen (an object replaced mid-download
-fails with 412 instead of mixing two versions) and written at its offset; the ranges' CRCs
+`s3native.py`, whose first GET asks for `threshold` bytes, those bytes are kept instead and
+the ranges start after them) and is fetched as parallel ranged GETs (`s3ranged.py`), each with
+`If-Match` on the ETag just seen (an object replaced mid-download fails with 412 instead of
+mixing two versions) and written at its offset; the ranges' CRCs
 combine into the file's, so only a SHA256-checked file is read back.
 
 The checksum a download is held to is the uploader's whole-file `awsbatch-checksum` metadata, or

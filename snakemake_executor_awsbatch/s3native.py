@@ -10,7 +10,7 @@ S3 client, with our callbacks writing and hashing the body: 64-76 MiB/s (see doc
 The request is the one botocore would send: a GET of the URL botocore builds for the bucket
 (virtual-hosted or path style, custom endpoint, FIPS or dual-stack), signed with SigV4 for `s3`
 in the region botocore signs for, with the botocore client's own credentials (refreshed by
-botocore). It asks for the first threshold + 1 bytes (`Range`), which is all of a small object
+botocore). It asks for the first `threshold` bytes (`Range`), which is all of a small object
 and the start of a large one, whose size the answer gives: those bytes are kept, and the large
 object's ranges (`s3ranged.py`) start after them. The URL and region come, once
 per bucket, from botocore's own signed GetObject of a probe key, answered in place of S3 before
@@ -236,10 +236,11 @@ class NativeGets:
         request = http.HttpRequest(
             "GET",
             endpoint.path_prefix + quote(key, safe="/~"),
-            # At most threshold + 1 bytes: the whole of a small object, and a large one's first
-            # bytes, kept for its ranges to start after (the native client cannot drop a body
-            # it has begun to receive: a 256 MiB answer ran to its end after a cancel).
-            http.HttpHeaders([("Host", endpoint.host), ("Range", f"bytes=0-{threshold}")]),
+            # At most `threshold` bytes: the whole of a small object, and a large one's first
+            # bytes, kept for its ranges to start after, at a page-aligned offset (the native
+            # client cannot drop a body it has begun to receive: a 256 MiB answer ran to its
+            # end after a cancel). Content-Range gives the object's size either way.
+            http.HttpHeaders([("Host", endpoint.host), ("Range", f"bytes=0-{threshold - 1}")]),
         )
         meta = self._s3.make_request(
             type=s3.S3RequestType.DEFAULT,
@@ -312,7 +313,7 @@ class _Call:
             self.large = True
             if status_code != 206:
                 return  # the Range was ignored: not a head to start the ranges after
-            self.head_expected = self.threshold + 1
+            self.head_expected = self.threshold
             # The ranges' checksums combine with the head's; SHA256 is read back from disk.
             self.hasher = Hasher(algorithm) if combinable(algorithm) else None
         else:

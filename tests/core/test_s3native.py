@@ -76,11 +76,11 @@ def test_small_objects_come_down_natively_large_ones_in_ranges(
     for name, data in files.items():
         assert (tmp_path / "d" / name).read_bytes() == data
     # botocore made only the endpoint probe (answered in-process) and the large object's one
-    # range: its first 5 MiB + 1 byte came with the native GET and were kept.
+    # range: its first 5 MiB came with the native GET and were kept.
     keys = [g["Key"] for g in gets]
     assert sum(k.startswith(PROBE) for k in keys) == 1
     assert [g.get("Range") for g in gets if g["Key"] == "big.bin"] == [
-        f"bytes={5 * MIB + 1}-{6 * MIB - 1}"
+        f"bytes={5 * MIB}-{6 * MIB - 1}"
     ]
     assert len(keys) == 2
     assert not [p for p in (tmp_path / "d").iterdir() if p.name.endswith(".part")]
@@ -89,8 +89,9 @@ def test_small_objects_come_down_natively_large_ones_in_ranges(
 @pytest.mark.parametrize(
     ("size", "algorithm"),
     [
-        (12 * MIB, "CRC32C"),  # head 0..5 MiB, then ranges of 5 MiB and 2 MiB - 1
-        (5 * MIB + 1, "CRC32C"),  # the head is the whole object: no range at all
+        (12 * MIB, "CRC32C"),  # head 0..5 MiB, then ranges of 5 MiB and 2 MiB
+        (5 * MIB + 1, "CRC32C"),  # one byte after the head: a range of one byte
+        (5 * MIB, "CRC32C"),  # at the threshold: a small object, whole from the native GET
         (12 * MIB, "SHA256"),  # does not combine: the file is read back
     ],
 )
