@@ -47,11 +47,11 @@ def prepare_pages(fd: int, start: int, length: int) -> None:
     # the memory is new to the VM (first touch: ~400 MB/s here against ~3 GB/s for reused
     # memory), those serialised first touches capped a 1 GiB download at 360-500 MiB/s
     # (page-cache copy 30-39% of samples, lock spinning 10%); with this, 640-860 (see
-    # docs/core.md). That first touch is slow where the VM hands freed memory back to its host
-    # (free page reporting); without that (as on EC2) the hint costs about 13% on a 1 GiB file
-    # (1273-1542 MiB/s against 1542-1699 without it, session 14); it is kept for its better
-    # worst case where memory is handed back (with memory held: 485-974 against 341-435). A
-    # hint only: the writes are correct with or without it.
+    # docs/staging-benchmark-log.md). That first touch is slow where the VM hands freed memory
+    # back to its host (free page reporting); without that (as on EC2) the hint costs about
+    # 13% on a 1 GiB file (1273-1542 MiB/s against 1542-1699 without it, session 14); it is
+    # kept for its better worst case where memory is handed back (with memory held: 485-974
+    # against 341-435). A hint only: the writes are correct with or without it.
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, start, length, os.POSIX_FADV_WILLNEED)
 

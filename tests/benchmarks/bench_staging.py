@@ -290,7 +290,8 @@ def main() -> None:
         "--pause-page-reporting",
         action="store_true",
         help="stop the guest handing freed memory back to its host for the run (root; see "
-        "docs/core.md, session 14), as on a machine without free page reporting (EC2)",
+        "docs/staging-benchmark-log.md, session 14), as on a machine without free page "
+        "reporting (EC2)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -448,7 +449,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "aws_in": aws_in,
         }
         # The mix, then its two parts alone: the large file, and the small files. Each part's
-        # rounds show which one a gap in the mix comes from (see docs/core.md, session 12).
+        # rounds show which one a gap in the mix comes from (see docs/staging-benchmark-log.md,
+        # session 12).
         smalls = [n for n in names if n != BIG_NAME]
         mixes = {"": Part("*", names, total)}
         if smalls and args.big_mib:
