@@ -20,14 +20,16 @@ This is an accelerator with botocore behind it: `NativeGets.for_client` returns 
 not the whole story (requests intercepted in-process, a proxy, TLS without verification,
 unsigned requests), `endpoint` is None for a bucket whose requests are not plain SigV4 (SigV4a, S3
 Express, Object Lambda), and `get` returns None for anything but a clean answer for an object we
-uploaded (one without our checksum metadata, a missing object, a bucket in another region, an
-error after the client's own retries, a body that broke off, a stall). The caller then fetches
+uploaded or a small one whose ETag is its MD5 (see etag_md5): one without either, one whose ETag
+does not match what arrived, a missing object, a bucket in another region, an error after the
+client's own retries, a body that broke off, a stall. The caller then fetches
 that object through botocore, with its redirects, retries and error messages.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import io
 import logging
 import os
@@ -58,6 +60,11 @@ _MIN_RATE = 1 << 20  # bytes per second a small object must at least arrive at
 # The probes in flight, by probe key: each collects botocore's request for it (_answer_probe).
 _PROBES: dict[str, list[Any]] = {}
 _PROBES_LOCK = threading.Lock()
+# The headers that say whether an ETag can be an MD5 (etag_md5), as botocore names them.
+_ENCRYPTION_FIELDS = (
+    ("x-amz-server-side-encryption", "ServerSideEncryption"),
+    ("x-amz-server-side-encryption-customer-algorithm", "SSECustomerAlgorithm"),
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ class Written:
     """A small object written to its `.part` file: the response's fields, the checksum."""
 
     response: dict[str, Any]  # ContentLength, ETag, Metadata, Checksum*, as botocore names them
-    checksum: str  # base64, of the algorithm the response's checksum uses
+    # Base64, of the algorithm the response's checksum uses; None for an object that is not
+    # ours, which was checked here against its ETag (an MD5, see etag_md5) instead.
+    checksum: str | None
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,27 @@ def response_fields(headers: Sequence[tuple[str, str]]) -> dict[str, Any]:
             fields[f"Checksum{algorithm}"] = value
     if "x-amz-checksum-type" in lowered:
         fields["ChecksumType"] = lowered["x-amz-checksum-type"]
+    for header, name in _ENCRYPTION_FIELDS:
+        if header in lowered:
+            fields[name] = lowered[header]
     return fields
+
+
+def etag_md5(response: dict[str, Any]) -> str | None:
+    """The object's MD5 (hex) when its ETag is one, else None.
+
+    S3 documents the ETag as the MD5 of the data for objects written in one request (PutObject,
+    PostObject, CopyObject) in plain text or with SSE-S3; not for multipart uploads (`-N`),
+    SSE-KMS, DSSE-KMS or SSE-C. S3-compatible stores may differ, so a mismatch is never taken
+    for corruption on its own: the object is fetched again through botocore."""
+    etag = str(response.get("ETag", "")).strip('"').lower()
+    if len(etag) != 32 or any(c not in "0123456789abcdef" for c in etag):
+        return None
+    if response.get("ServerSideEncryption", "AES256") != "AES256":
+        return None
+    if response.get("SSECustomerAlgorithm"):
+        return None
+    return etag
 
 
 class NativeGets:
@@ -280,6 +309,7 @@ class _Call:
         self.error: str | None = None
         self.received = 0
         self.hasher: Hasher | None = None
+        self.md5: Any = None  # for an object not ours, checked against its ETag
         self.fd: int | None = None
         self._meta: Any = None
         self._cancel_wanted = False
@@ -304,12 +334,17 @@ class _Call:
             return  # the failure arrives in the future; botocore then fetches the object
         self.response = response_fields(headers)
         algorithm = self.algorithm_for(self.response)
-        if algorithm is None:
-            # Not our upload: S3's own checksum, if it has one, comes only with a whole
-            # (unranged) GetObject, so botocore fetches the object to check it; nothing is kept.
+        small = self.response["ContentLength"] <= self.threshold
+        if algorithm is None and small and etag_md5(self.response):
+            # Not our upload, but its ETag is an MD5: checked against it, in this one GET.
+            self.md5 = hashlib.md5(usedforsecurity=False)
+        elif algorithm is None:
+            # Not our upload, nor an MD5 to check it by: S3's own checksum, if it has one, comes
+            # only with a whole (unranged) GetObject, so botocore fetches the object to check
+            # it; nothing is kept.
             self.fail("no checksum of ours to check it by")
             return
-        if self.response["ContentLength"] > self.threshold:
+        elif not small:
             self.large = True
             if status_code != 206:
                 return  # the Range was ignored: not a head to start the ranges after
@@ -334,6 +369,8 @@ class _Call:
         try:
             if self.hasher is not None:
                 self.hasher.update(chunk)
+            if self.md5 is not None:
+                self.md5.update(chunk)
             write_at(self.fd, chunk, offset)
         except OSError as error:
             self.fail(f"cannot write {self.partial_path}: {error}")
@@ -357,6 +394,12 @@ class _Call:
         complete = self.response is not None and self.received == self.response["ContentLength"]
         if self.error is None and not complete:
             self.error = "no complete answer"
+        if self.error is None and self.md5 is not None and self.response is not None:
+            if self.md5.hexdigest() == etag_md5(self.response):
+                return Written(self.response, None)
+            # A transfer gone wrong, or an ETag that is not an MD5 after all (some S3-compatible
+            # stores): botocore fetches it again and checks it as it would any object.
+            self.error = "ETag is not the MD5 of what arrived"
         if self.error is not None or self.response is None or self.hasher is None:
             log.debug("native GET of %s: %s; fetching it through botocore", uri, self.error)
             if self.fd is not None and os.path.exists(self.partial_path):

@@ -142,20 +142,80 @@ def test_a_large_object_not_ours_goes_to_botocore_for_s3s_checksum(
     assert all(g.get("Range") for g in theirs[1:])
 
 
-def test_objects_it_cannot_check_or_find_go_to_botocore(cloud_s3: Any, tmp_path: Path) -> None:
+def test_a_small_object_not_ours_is_checked_against_its_md5_etag_in_one_get(
+    cloud_s3: Any, tmp_path: Path
+) -> None:
+    cloud_s3.put_object(Bucket="native", Key="theirs.txt", Body=b"hello")
+    gets = _botocore_gets(cloud_s3)
+    with S3Stager(cloud_s3, SMALL, native=True) as stager:
+        stats = stager.download_files([("s3://native/theirs.txt", str(tmp_path / "t.txt"))])
+    assert stats.unverified == 0
+    assert (tmp_path / "t.txt").read_bytes() == b"hello"
+    assert [g["Key"] for g in gets if not g["Key"].startswith(PROBE)] == []
+
+
+def _fields_with(monkeypatch: pytest.MonkeyPatch, **changes: str) -> None:
+    """Have the native path see these response fields changed (as another store would send)."""
+    real = s3native.response_fields
+
+    def changed(headers: Any) -> dict[str, Any]:
+        return {**real(headers), **changes}
+
+    monkeypatch.setattr(s3native, "response_fields", changed)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"ServerSideEncryption": "aws:kms"},  # its ETag is not an MD5
+        {"ETag": '"' + "0" * 32 + '"'},  # an ETag that is not the MD5 of what arrived
+    ],
+)
+def test_objects_it_cannot_check_or_find_go_to_botocore(
+    cloud_s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changes: dict[str, str]
+) -> None:
     cloud_s3.put_object(
         Bucket="native", Key="theirs.txt", Body=b"hello", ChecksumAlgorithm="SHA256"
     )
+    _fields_with(monkeypatch, **changes)
     gets = _botocore_gets(cloud_s3)
     with S3Stager(cloud_s3, SMALL, native=True) as stager:
         stats = stager.download_files([("s3://native/theirs.txt", str(tmp_path / "t.txt"))])
         # S3's own checksum comes only with a whole GET: botocore fetched and checked it.
         assert stats.unverified == 0
         assert (tmp_path / "t.txt").read_bytes() == b"hello"
-        assert [g["Key"] for g in gets if not g["Key"].startswith(PROBE)] == ["theirs.txt"]
+        theirs = [g for g in gets if not g["Key"].startswith(PROBE)]
+        assert [(g["Key"], g.get("Range"), g.get("ChecksumMode")) for g in theirs] == [
+            ("theirs.txt", None, "ENABLED")
+        ]
         with pytest.raises(StagingError, match="s3://native/nope does not exist"):
             stager.download_files([("s3://native/nope", str(tmp_path / "nope"))])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "md5"),
+    [
+        ({"ETag": '"5D41402ABC4B2A76B9719D911017C592"'}, "5d41402abc4b2a76b9719d911017c592"),
+        (
+            {"ETag": '"5d41402abc4b2a76b9719d911017c592"', "ServerSideEncryption": "AES256"},
+            "5d41402abc4b2a76b9719d911017c592",
+        ),
+        ({"ETag": '"5d41402abc4b2a76b9719d911017c592-2"'}, None),  # multipart
+        ({"ETag": '"5d41402abc4b2a76b9719d911017c592"', "ServerSideEncryption": "aws:kms"}, None),
+        (
+            {"ETag": '"5d41402abc4b2a76b9719d911017c592"', "ServerSideEncryption": "aws:kms:dsse"},
+            None,
+        ),
+        ({"ETag": '"5d41402abc4b2a76b9719d911017c592"', "SSECustomerAlgorithm": "AES256"}, None),
+        ({"ETag": '"not-an-md5-at-all-but-32-chars!!"'}, None),
+        ({}, None),
+    ],
+)
+def test_an_etag_is_taken_for_an_md5_only_where_s3_documents_one(
+    fields: dict[str, str], md5: str | None
+) -> None:
+    assert s3native.etag_md5(fields) == md5
 
 
 def test_corrupted_small_object_is_refused_and_removed(cloud_s3: Any, tmp_path: Path) -> None:
