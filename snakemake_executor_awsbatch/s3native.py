@@ -252,12 +252,13 @@ class NativeGets:
         threshold: int,
         algorithm_for: Callable[[dict[str, Any]], str | None],
     ) -> Written | TooLarge | None:
-        """GET the whole object into `partial_path` when it is at most `threshold` bytes.
+        """GET the whole object into `partial_path` when it is at most `threshold` bytes, or a
+        larger one's first `threshold` bytes (TooLarge, the rest to be fetched in ranges).
 
-        The checksum `algorithm_for(response fields)` names is computed while the body streams;
-        an object for which it names none (not our upload: a ranged answer carries no S3
-        checksum) is not kept. None: botocore is to fetch this object (see the module's
-        docstring)."""
+        The checksum `algorithm_for(response fields)` names is computed while the body streams.
+        An object for which it names none (not our upload: a ranged answer carries no S3
+        checksum) is kept only when it is small and its ETag is an MD5 that matches (see
+        etag_md5). None: botocore is to fetch this object (see the module's docstring)."""
         endpoint = self.endpoint(bucket)
         if endpoint is None:
             return None
@@ -309,7 +310,9 @@ class _Call:
         self.error: str | None = None
         self.received = 0
         self.hasher: Hasher | None = None
-        self.md5: Any = None  # for an object not ours, checked against its ETag
+        # For a small object not ours: its ETag's MD5 (hex), and the MD5 of what arrives.
+        self.md5_expected: str | None = None
+        self.md5: Any = None
         self.fd: int | None = None
         self._meta: Any = None
         self._cancel_wanted = False
@@ -335,7 +338,9 @@ class _Call:
         self.response = response_fields(headers)
         algorithm = self.algorithm_for(self.response)
         small = self.response["ContentLength"] <= self.threshold
-        if algorithm is None and small and etag_md5(self.response):
+        if algorithm is None and small:
+            self.md5_expected = etag_md5(self.response)
+        if self.md5_expected is not None:
             # Not our upload, but its ETag is an MD5: checked against it, in this one GET.
             self.md5 = hashlib.md5(usedforsecurity=False)
         elif algorithm is None:
@@ -388,24 +393,27 @@ class _Call:
         if self.large and self.response is not None:
             if self.error is None and self.head_expected and self.received == self.head_expected:
                 return TooLarge(self.response, self.received, self.hasher)
-            if self.fd is not None and os.path.exists(self.partial_path):
-                os.unlink(self.partial_path)
+            self._discard()
             return TooLarge(self.response)
         complete = self.response is not None and self.received == self.response["ContentLength"]
         if self.error is None and not complete:
             self.error = "no complete answer"
         if self.error is None and self.md5 is not None and self.response is not None:
-            if self.md5.hexdigest() == etag_md5(self.response):
+            if self.md5.hexdigest() == self.md5_expected:
                 return Written(self.response, None)
             # A transfer gone wrong, or an ETag that is not an MD5 after all (some S3-compatible
             # stores): botocore fetches it again and checks it as it would any object.
             self.error = "ETag is not the MD5 of what arrived"
         if self.error is not None or self.response is None or self.hasher is None:
             log.debug("native GET of %s: %s; fetching it through botocore", uri, self.error)
-            if self.fd is not None and os.path.exists(self.partial_path):
-                os.unlink(self.partial_path)
+            self._discard()
             return None
         return Written(self.response, self.hasher.b64digest())
+
+    def _discard(self) -> None:
+        """Remove the `.part` file this GET created, if it did."""
+        if self.fd is not None and os.path.exists(self.partial_path):
+            os.unlink(self.partial_path)
 
 
 def _answer_probe(request: Any, **_: Any) -> AWSResponse | None:

@@ -4,8 +4,9 @@ parallel multipart parts), checksums set on upload and verified on download.
 Every uploaded object carries its whole-file checksum in the metadata key `awsbatch-checksum`
 (`ALGO:base64`), and S3 checks each part in transit (`ChecksumAlgorithm`). A download
 (`s3download.ObjectFetcher`: one GetObject per object, no HeadObject) is checked against that
-metadata, or against S3's own full-object checksum for objects others wrote; an object with
-neither is counted as unverified. Small objects come down through awscrt's native S3 client
+metadata, or against S3's own full-object checksum for objects others wrote (a small one
+fetched natively: its ETag, where that is the data's MD5); an object with none of these is
+counted as unverified. Small objects come down through awscrt's native S3 client
 where it can send them (`s3native`), with botocore behind it. Throttling (503 SlowDown) and 5xx
 are retried by botocore's standard retry mode, a body that breaks off mid-stream by the fetcher
 or s3transfer.
