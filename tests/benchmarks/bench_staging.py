@@ -144,21 +144,24 @@ def rotated(names: list[str], number: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
-def delete_prefix(s3: Any, prefix: str) -> None:
-    """Delete every object under `prefix/` (an upload slot's objects, freeing the server's copy)."""
+def keys_under(s3: Any, prefix: str) -> Iterator[list[str]]:
+    """The keys under `prefix/`, a listing page (at most 1,000) at a time."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
     for page in pages:
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        yield [item["Key"] for item in page.get("Contents", [])]
+
+
+def delete_prefix(s3: Any, prefix: str) -> None:
+    """Delete every object under `prefix/` (an upload slot's objects, freeing the server's copy)."""
+    for keys in keys_under(s3, prefix):
         if keys:
-            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys, "Quiet": True})
+            objects = [{"Key": key} for key in keys]
+            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": objects, "Quiet": True})
 
 
 def check_upload(s3: Any, prefix: str, names: list[str], tool: str) -> None:
-    """Fail unless an upload put every file, at its size, under `prefix/`."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
-    got = sorted(
-        item["Key"].rpartition("/")[2] for page in pages for item in page.get("Contents", [])
-    )
+    """Fail unless an upload put every file under `prefix/`."""
+    got = sorted(key.rpartition("/")[2] for keys in keys_under(s3, prefix) for key in keys)
     assert got == names, f"{tool} did not upload every file"
 
 
@@ -188,6 +191,11 @@ def check_copy(dest: Path, names: list[str], tool: str) -> None:
 def run(cmd: list[str], env: dict[str, str]) -> None:
     """Run a transfer CLI, failing loudly."""
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+
+
+def timed_cli(cmd: list[str], env: dict[str, str]) -> Callable[[], float]:
+    """A slot that runs a transfer CLI and gives its seconds (its process start included)."""
+    return lambda: timed(lambda: run(cmd, env))
 
 
 def child_download(job: dict[str, Any]) -> None:
@@ -353,12 +361,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             return go
 
         def s5cmd_out(prefix: str) -> Callable[[], float]:
-            cmd = [*s5, "cp", f"{src}/*", f"s3://{BUCKET}/{prefix}/"]
-            return lambda: timed(lambda: run(cmd, env))
+            return timed_cli([*s5, "cp", f"{src}/*", f"s3://{BUCKET}/{prefix}/"], env)
 
         def aws_out(prefix: str) -> Callable[[], float]:
-            cmd = [*cli, str(src), f"s3://{BUCKET}/{prefix}/"]
-            return lambda: timed(lambda: run(cmd, env))
+            return timed_cli([*cli, str(src), f"s3://{BUCKET}/{prefix}/"], env)
 
         uploads: dict[str, Callable[[str], Callable[[], float]]] = {
             "ours_out": ours_out,
@@ -424,12 +430,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         def s5cmd_in(dest: Path, part: Part) -> Callable[[], float]:
             cmd = [*s5, "cp", *s5_in, f"s3://{BUCKET}/{SOURCE}/{part.pattern}", f"{dest}/"]
-            return lambda: timed(lambda: run(cmd, env))
+            return timed_cli(cmd, env)
 
         def aws_in(dest: Path, part: Part) -> Callable[[], float]:
             # Only for the whole mix: `aws s3 cp --recursive` takes a prefix, not a wildcard.
-            cmd = [*cli, f"s3://{BUCKET}/{SOURCE}/", str(dest)]
-            return lambda: timed(lambda: run(cmd, aws_in_env))
+            return timed_cli([*cli, f"s3://{BUCKET}/{SOURCE}/", str(dest)], aws_in_env)
 
         # The uploads leave gigabytes of dirty page cache (each tool's copy in the local cloud,
         # and the sources): unflushed, they are written back during the first download round,

@@ -52,12 +52,14 @@ def _botocore_gets(s3: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def _upload(s3: Any, tmp_path: Path, files: dict[str, bytes]) -> None:
+def _upload(
+    s3: Any, tmp_path: Path, files: dict[str, bytes], settings: StagingSettings = SMALL
+) -> None:
     up = tmp_path / "up"
     up.mkdir(exist_ok=True)
     for name, data in files.items():
         (up / name).write_bytes(data)
-    with S3Stager(s3, SMALL) as stager:
+    with S3Stager(s3, settings) as stager:
         stager.upload_files([(str(up / n), f"s3://native/{n}") for n in files])
 
 
@@ -99,12 +101,12 @@ def test_a_large_object_of_ours_is_checked_across_the_kept_head_and_its_ranges(
     cloud_s3: Any, tmp_path: Path, size: int, algorithm: str
 ) -> None:
     data = os.urandom(size)
-    up = tmp_path / "up"
-    up.mkdir()
-    (up / "big.bin").write_bytes(data)
-    settings = dataclasses.replace(SMALL, checksum_algorithm=algorithm)
-    with S3Stager(cloud_s3, settings) as stager:
-        stager.upload_files([(str(up / "big.bin"), "s3://native/big.bin")])
+    _upload(
+        cloud_s3,
+        tmp_path,
+        {"big.bin": data},
+        dataclasses.replace(SMALL, checksum_algorithm=algorithm),
+    )
     head = cloud_s3.head_object(Bucket="native", Key="big.bin")
     assert head["Metadata"]["awsbatch-checksum"].startswith(f"{algorithm}:")
     with S3Stager(cloud_s3, SMALL, native=True) as stager:
